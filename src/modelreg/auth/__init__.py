@@ -1,0 +1,1 @@
+"""Who is acting: principals (users and service accounts)."""

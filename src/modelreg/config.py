@@ -1,0 +1,144 @@
+"""Every setting, declared once as data with help text (environment prefix ``MODELREG_``).
+
+``connect()`` arguments override the environment, which overrides the defaults.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelreg.errors import InvalidArgument
+
+PREFIX = "MODELREG_"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: its name (without prefix), help text, default and type."""
+
+    name: str
+    help: str
+    default: Callable[[Mapping[str, str]], str]
+    cast: Callable[[str, str], Any]
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name
+
+
+def _str(name: str, value: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{PREFIX}{name} is set but empty")
+    return value
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise InvalidArgument(f"{PREFIX}{name} must be true or false, not {value!r}")
+
+
+def _seconds(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidArgument(f"{PREFIX}{name} must be a number of seconds, not {value!r}") from None
+    if number <= 0:
+        raise InvalidArgument(f"{PREFIX}{name} must be positive, not {value!r}")
+    return number
+
+
+def _default_home(_env: Mapping[str, str]) -> str:
+    return str(Path("~/.modelreg").expanduser())
+
+
+def _default_user(_env: Mapping[str, str]) -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "local"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "HOME",
+        "Folder of the embedded registry (SQLite file and blobs) when nothing else is set.",
+        _default_home,
+        _str,
+    ),
+    Setting(
+        "URI",
+        "Metadata database: sqlite:///path/registry.db or postgresql+psycopg://user@host/db. "
+        "Defaults to registry.db in MODELREG_HOME.",
+        lambda env: "sqlite:///" + str(Path(setting_value("HOME", env)) / "registry.db"),
+        _str,
+    ),
+    Setting(
+        "ARTIFACTS",
+        "Blob store: a local folder (or file:// URI). Defaults to blobs/ in MODELREG_HOME.",
+        lambda env: str(Path(setting_value("HOME", env)) / "blobs"),
+        _str,
+    ),
+    Setting(
+        "USER",
+        "Name recorded as the actor of every change in embedded mode. Defaults to the OS user.",
+        _default_user,
+        _str,
+    ),
+    Setting(
+        "BUSY_TIMEOUT",
+        "Seconds a SQLite writer waits for another process's write transaction to finish.",
+        lambda _env: "60",
+        _seconds,
+    ),
+    Setting(
+        "FSYNC",
+        "Flush blobs and the SQLite journal to disk before a registration commits "
+        "(true/false). Turning it off trades crash safety for speed.",
+        lambda _env: "true",
+        _bool,
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting_value(name: str, env: Mapping[str, str] | None = None) -> str:
+    """The raw string of a setting from ``env`` (default ``os.environ``) or its default."""
+    env = os.environ if env is None else env
+    setting = _BY_NAME[name]
+    raw = env.get(setting.env)
+    return raw if raw is not None else setting.default(env)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Resolved settings for one registry connection."""
+
+    home: Path
+    uri: str
+    artifacts: str
+    user: str
+    busy_timeout: float
+    fsync: bool
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Read every setting; keyword overrides (lowercase names) win over the environment."""
+        env = dict(os.environ if env is None else env)
+        for key, value in overrides.items():
+            if value is not None:
+                env[PREFIX + key.upper()] = str(value)
+        values = {
+            s.name.lower(): s.cast(s.name, setting_value(s.name, env)) for s in SETTINGS
+        }
+        values["home"] = Path(values["home"]).expanduser()
+        return cls(**values)

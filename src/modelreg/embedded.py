@@ -1,0 +1,238 @@
+"""The registry in-process: SQLite or PostgreSQL metadata plus a local blob store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from modelreg.artifacts.base import ArtifactStore
+from modelreg.artifacts.hashing import Progress
+from modelreg.artifacts.local import LocalArtifactStore
+from modelreg.auth.principal import Principal
+from modelreg.config import Config
+from modelreg.domain.entities import (
+    Comparison,
+    GcReport,
+    HistoryEvent,
+    Lineage,
+    Model,
+    ModelVersion,
+    Page,
+    VerifyReport,
+)
+from modelreg.domain.lifecycle import Lifecycle
+from modelreg.domain.names import validate_model_name
+from modelreg.errors import InvalidArgument
+from modelreg.service import transfer
+from modelreg.service.registry import RegistryService
+from modelreg.store.database import Database
+
+
+def open_artifacts(location: str, *, fsync: bool) -> ArtifactStore:
+    """The blob store for a location string (a folder or ``file://`` URI)."""
+    if location.startswith("file://"):
+        location = location[len("file://") :]
+    elif "://" in location:
+        scheme = location.split("://", 1)[0]
+        raise InvalidArgument(f"unsupported artifact store {scheme!r}: use a local folder")
+    return LocalArtifactStore(location, fsync=fsync)
+
+
+class EmbeddedRegistry:
+    """The Registry interface, running in this process as one principal."""
+
+    def __init__(self, config: Config, *, principal: Principal | None = None) -> None:
+        self.config = config
+        self.principal = principal or Principal(config.user)
+        self.db = Database(config.uri, busy_timeout=config.busy_timeout, durable=config.fsync)
+        self.db.upgrade()
+        self.blobs = open_artifacts(config.artifacts, fsync=config.fsync)
+        self.service = RegistryService(self.db, self.blobs)
+
+    def __enter__(self) -> EmbeddedRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.db.dispose()
+
+    # models
+    def create_model(
+        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create a registered model."""
+        return self.service.create_model(self.principal, name, description=description, tags=tags)
+
+    def get_model(self, name: str) -> Model:
+        """A model with tags, latest version, exclusive-stage holders and aliases."""
+        return self.service.get_model(self.principal, name)
+
+    def update_model(self, name: str, *, description: str | None = None) -> Model:
+        """Change a model's description."""
+        return self.service.update_model(self.principal, name, description=description)
+
+    def delete_model(self, name: str, *, force: bool = False) -> None:
+        """Delete a model and its versions (refused while one is in production)."""
+        self.service.delete_model(self.principal, name, force=force)
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        """Models matching a filter such as ``name LIKE 'fraud%' AND tags.team = 'risk'``."""
+        return self.service.search_models(
+            self.principal,
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+    # versions
+    def register(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        lineage: Lineage | Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Store a file or folder and register it as the model's next version.
+
+        Metadata is validated first, then every blob is written (hashed while copied),
+        then the version is committed in one transaction.
+        """
+        validate_model_name(name)
+        Lineage.from_value(lineage)
+        files = transfer.list_tree(path)
+        entries = transfer.store_tree(self.blobs, files, progress)
+        return self.service.create_version(
+            self.principal,
+            name,
+            entries,
+            metrics=metrics,
+            params=params,
+            lineage=lineage,
+            tags=tags,
+            description=description,
+        )
+
+    def get(self, ref: str) -> ModelVersion:
+        """The version a reference names."""
+        return self.service.get(self.principal, ref)
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """Resolve ``NAME@stage``, ``NAME@alias`` or ``NAME@latest`` to its version."""
+        return self.service.get(self.principal, ref)
+
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """Versions matching a filter such as ``metrics.auc >= 0.9 AND stage = 'staging'``."""
+        return self.service.search_versions(
+            self.principal,
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
+        )
+
+    def list_versions(
+        self, name: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[ModelVersion]:
+        """A model's versions, newest first."""
+        validate_model_name(name)
+        self.get_model(name)
+        return self.search_versions(
+            f"name = '{name}'", order_by=["-version"], page_size=page_size, page_token=page_token
+        )
+
+    def update_version(self, ref: str, *, description: str | None = None) -> ModelVersion:
+        """Change a version's description."""
+        return self.service.update_version(self.principal, ref, description=description)
+
+    def delete_version(self, ref: str) -> None:
+        """Delete a version; its number is never reused."""
+        self.service.delete_version(self.principal, ref)
+
+    def transition(self, ref: str, stage: str, *, reason: str = "") -> ModelVersion:
+        """Move a version to another stage, recording who, when and why."""
+        return self.service.transition(self.principal, ref, stage, reason=reason)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``NAME@alias`` at a version."""
+        return self.service.set_alias(self.principal, name, alias, version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+        self.service.delete_alias(self.principal, name, alias)
+
+    def set_tags(self, ref: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a model (``NAME``) or a version."""
+        self.service.set_tags(self.principal, ref, tags)
+
+    def delete_tag(self, ref: str, key: str) -> None:
+        """Remove a tag from a model or a version."""
+        self.service.delete_tag(self.principal, ref, key)
+
+    def history(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[HistoryEvent]:
+        """A model's timeline, oldest first."""
+        return self.service.history(
+            self.principal, name, version=version, page_size=page_size, page_token=page_token
+        )
+
+    def compare(self, a: str, b: str) -> Comparison:
+        """Two versions' metrics, params and lineage side by side."""
+        return self.service.compare(self.principal, a, b)
+
+    # bytes
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> ModelVersion:
+        """Write a version's files to ``dest``, verifying every byte (IntegrityError on a
+        mismatch, leaving ``dest`` untouched)."""
+        version = self.get(ref)
+        transfer.pull(self.blobs, version, Path(dest), progress)
+        return version
+
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+        """Re-hash every blob and report missing or corrupt ones."""
+        return transfer.verify(self.db, self.blobs, progress)
+
+    def gc(self, grace: str | float = "24h", *, dry_run: bool = False) -> GcReport:
+        """Delete unreferenced blobs older than ``grace`` (e.g. ``"24h"``)."""
+        return transfer.gc(self.db, self.blobs, transfer.parse_duration(grace), dry_run=dry_run)
+
+    # lifecycle
+    def get_lifecycle(self) -> Lifecycle:
+        """The registry's stages and allowed moves."""
+        return self.service.get_lifecycle(self.principal)
+
+    def set_lifecycle(self, lifecycle: Lifecycle) -> Lifecycle:
+        """Replace the registry's lifecycle."""
+        return self.service.set_lifecycle(self.principal, lifecycle)

@@ -1,0 +1,1 @@
+"""The use cases; every front door goes through here."""

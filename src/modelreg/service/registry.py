@@ -1,0 +1,794 @@
+"""The registry's use cases. The only code that changes state.
+
+Every public method takes the acting principal first, validates its input before opening a
+transaction, and writes the change and its timeline record in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from modelreg.artifacts.base import ArtifactStore
+from modelreg.auth.principal import Principal
+from modelreg.domain.entities import (
+    Comparison,
+    HistoryEvent,
+    Lineage,
+    Model,
+    ModelVersion,
+    Page,
+    ValueDiff,
+    check_metrics,
+    check_params,
+)
+from modelreg.domain.filters import parse_filter, parse_order_by
+from modelreg.domain.lifecycle import Lifecycle
+from modelreg.domain.manifest import FileEntry, Manifest
+from modelreg.domain.names import validate_alias, validate_key, validate_model_name, validate_tag_value
+from modelreg.domain.refs import LATEST, Ref, parse_ref, version_ref
+from modelreg.errors import (
+    AlreadyExists,
+    Conflict,
+    IntegrityError,
+    InvalidArgument,
+    NotFound,
+)
+from modelreg.service.events import record, to_event, utcnow
+from modelreg.store import queries as q
+from modelreg.store import search as s
+from modelreg.store import tables as t
+from modelreg.store.database import Database
+
+MAX_DESCRIPTION = 20_000
+MAX_REASON = 2_000
+
+
+class RegistryService:
+    """Use cases over one metadata database and one blob store."""
+
+    def __init__(self, db: Database, blobs: ArtifactStore) -> None:
+        self.db = db
+        self.blobs = blobs
+
+    # ------------------------------------------------------------------ models
+
+    def create_model(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+    ) -> Model:
+        """Create a registered model; AlreadyExists if the name is taken."""
+        validate_model_name(name)
+        _check_text(description, "description", MAX_DESCRIPTION)
+        checked = _check_tags(tags)
+        with self.db.write() as conn:
+            exists = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).first()
+            if exists is not None:
+                raise AlreadyExists(f"model {name!r} already exists", model=name)
+            model_id = self._insert_model(conn, actor, name, description)
+            self._write_tags(conn, t.model_tags, "model_id", model_id, checked)
+            record(conn, actor, "model_created", name, description=description, tags=checked)
+            return self._model(conn, name)
+
+    def get_model(self, actor: Principal, name: str) -> Model:
+        """A model with its tags, latest version, exclusive-stage holders and aliases."""
+        validate_model_name(name)
+        with self.db.read() as conn:
+            return self._model(conn, name)
+
+    def update_model(
+        self, actor: Principal, name: str, *, description: str | None = None
+    ) -> Model:
+        """Change a model's description."""
+        validate_model_name(name)
+        if description is None:
+            raise InvalidArgument("nothing to update: pass description")
+        _check_text(description, "description", MAX_DESCRIPTION)
+        with self.db.write() as conn:
+            row = q.model_row(conn, name, lock=True)
+            conn.execute(
+                sa.update(t.models)
+                .where(t.models.c.id == row.id)
+                .values(description=description, updated_at=utcnow())
+            )
+            record(conn, actor, "model_updated", name, before=row.description, after=description)
+            return self._model(conn, name)
+
+    def delete_model(self, actor: Principal, name: str, *, force: bool = False) -> None:
+        """Delete a model and all its versions; refuses while a version holds an exclusive
+        stage (such as production) unless ``force``. Blobs are left for ``gc``."""
+        validate_model_name(name)
+        with self.db.write() as conn:
+            row = q.model_row(conn, name, lock=True)
+            holders = conn.execute(
+                sa.select(t.versions.c.version, t.versions.c.exclusive_stage).where(
+                    t.versions.c.model_id == row.id, t.versions.c.exclusive_stage.is_not(None)
+                )
+            ).all()
+            if holders and not force:
+                held = ", ".join(f"{name}/{v} is in {st}" for v, st in holders)
+                raise Conflict(
+                    f"model {name!r} is in use ({held}); move it out first or pass force",
+                    model=name,
+                )
+            count = conn.execute(
+                sa.select(sa.func.count()).where(t.versions.c.model_id == row.id)
+            ).scalar_one()
+            conn.execute(sa.delete(t.models).where(t.models.c.id == row.id))
+            record(conn, actor, "model_deleted", name, versions=count, forced=force)
+
+    def search_models(
+        self,
+        actor: Principal,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        """Models matching ``filter`` (fields: name, description, created_by, created_at,
+        updated_at, tags.KEY), ordered by ``order_by`` (default name), one page at a time."""
+        size = s.check_page_size(page_size)
+        expr = parse_filter(filter, s.MODEL_FIELDS)
+        keys = parse_order_by(order_by or ["name"], s.MODEL_FIELDS)
+        columns, joins = s.model_sort(keys)
+        fingerprint = s.query_fingerprint("models", filter, order_by)
+        source: Any = t.models
+        for table, on in joins:
+            source = source.outerjoin(table, on)
+        query = (
+            sa.select(t.models, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
+            .select_from(source)
+            .where(s.compile_filter(expr, s.MODEL_TARGET))
+        )
+        if page_token:
+            query = query.where(
+                s.keyset_after(columns, s.decode_token(page_token, fingerprint, len(columns)))
+            )
+        query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+            token = self._next_token(rows, size, len(columns), fingerprint)
+            models = q.load_models(conn, rows[:size])
+
+        def more(next_token: str) -> Page[Model]:
+            return self.search_models(
+                actor, filter=filter, order_by=order_by, page_size=page_size, page_token=next_token
+            )
+
+        return Page(items=models, next_page_token=token, fetch_next=more)
+
+    # ---------------------------------------------------------------- versions
+
+    def create_version(
+        self,
+        actor: Principal,
+        name: str,
+        files: Sequence[FileEntry],
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        lineage: Lineage | Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        create_model: bool = True,
+    ) -> ModelVersion:
+        """Commit a version whose blobs are already stored; gets the next number.
+
+        Every blob must exist with its recorded size, so a version never points at missing
+        bytes. The model is created on first registration unless ``create_model`` is False.
+        """
+        validate_model_name(name)
+        manifest = Manifest.build(list(files))
+        checked_metrics = check_metrics(metrics)
+        checked_params = check_params(params)
+        checked_lineage = Lineage.from_value(lineage)
+        checked_tags = _check_tags(tags)
+        _check_text(description, "description", MAX_DESCRIPTION)
+        parent_refs = [parse_ref(p) for p in checked_lineage.parents]
+        self._check_blobs(manifest)
+        now = utcnow()
+        with self.db.write() as conn:
+            model = self._lock_or_create_model(conn, actor, name, create_model)
+            lc = q.lifecycle(conn)
+            parents = [q.version_row(conn, ref, lc) for ref in parent_refs]
+            number = model.next_version
+            conn.execute(
+                sa.update(t.models)
+                .where(t.models.c.id == model.id)
+                .values(next_version=number + 1, updated_at=now)
+            )
+            lineage_columns = checked_lineage.to_dict()
+            del lineage_columns["parents"]
+            version_id = conn.execute(
+                sa.insert(t.versions)
+                .values(
+                    model_id=model.id,
+                    version=number,
+                    stage=lc.initial,
+                    exclusive_stage=lc.initial if lc.initial in lc.exclusive else None,
+                    manifest_digest=manifest.digest,
+                    total_size=manifest.total_size,
+                    file_count=len(manifest.files),
+                    description=description,
+                    created_at=now,
+                    created_by=actor.name,
+                    updated_at=now,
+                    stage_changed_at=now,
+                    **lineage_columns,
+                )
+                .returning(t.versions.c.id)
+            ).scalar_one()
+            self._insert_children(
+                conn, version_id, manifest, checked_metrics, checked_params, checked_tags
+            )
+            if parents:
+                conn.execute(
+                    sa.insert(t.version_parents),
+                    [
+                        {
+                            "version_id": version_id,
+                            "position": i,
+                            "parent_ref": version_ref(p.model_name, p.version),
+                            "parent_id": p.id,
+                        }
+                        for i, p in enumerate(parents)
+                    ],
+                )
+            record(
+                conn,
+                actor,
+                "version_registered",
+                name,
+                number,
+                at=now,
+                to_stage=lc.initial,
+                manifest_digest=manifest.digest,
+                files=len(manifest.files),
+                size=manifest.total_size,
+            )
+            return self._version(conn, Ref(name, version=number), lc)
+
+    def get(self, actor: Principal, ref: str) -> ModelVersion:
+        """The version a reference names: ``NAME/3``, ``NAME@stage``, ``NAME@alias``,
+        ``NAME@latest``."""
+        parsed = parse_ref(ref)
+        with self.db.read() as conn:
+            return self._version(conn, parsed, q.lifecycle(conn))
+
+    def search_versions(
+        self,
+        actor: Principal,
+        *,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """Versions matching ``filter``, ordered by ``order_by`` (default name, -version)."""
+        size = s.check_page_size(page_size)
+        expr = parse_filter(filter, s.VERSION_FIELDS)
+        keys = parse_order_by(order_by or ["name", "-version"], s.VERSION_FIELDS)
+        columns, joins = s.version_sort(keys)
+        fingerprint = s.query_fingerprint("versions", filter, order_by)
+        source: Any = q.VERSION_FROM
+        for table, on in joins:
+            source = source.outerjoin(table, on)
+        query = (
+            sa.select(*q.VERSION_COLUMNS, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
+            .select_from(source)
+            .where(s.compile_filter(expr, s.VERSION_TARGET))
+        )
+        if page_token:
+            query = query.where(
+                s.keyset_after(columns, s.decode_token(page_token, fingerprint, len(columns)))
+            )
+        query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+            token = self._next_token(rows, size, len(columns), fingerprint)
+            versions = q.load_versions(conn, rows[:size])
+
+        def more(next_token: str) -> Page[ModelVersion]:
+            return self.search_versions(
+                actor, filter=filter, order_by=order_by, page_size=page_size, page_token=next_token
+            )
+
+        return Page(items=versions, next_page_token=token, fetch_next=more)
+
+    def update_version(
+        self, actor: Principal, ref: str, *, description: str | None = None
+    ) -> ModelVersion:
+        """Change a version's description (the only free-text field that stays editable)."""
+        parsed = parse_ref(ref)
+        if description is None:
+            raise InvalidArgument("nothing to update: pass description")
+        _check_text(description, "description", MAX_DESCRIPTION)
+        with self.db.write() as conn:
+            lc = q.lifecycle(conn)
+            row = q.version_row(conn, parsed, lc)
+            conn.execute(
+                sa.update(t.versions)
+                .where(t.versions.c.id == row.id)
+                .values(description=description, updated_at=utcnow())
+            )
+            record(
+                conn,
+                actor,
+                "version_updated",
+                row.model_name,
+                row.version,
+                before=row.description,
+                after=description,
+            )
+            return self._version(conn, Ref(row.model_name, version=row.version), lc)
+
+    def delete_version(self, actor: Principal, ref: str) -> None:
+        """Delete a version; its number is never reused. Refused while it holds an
+        exclusive stage. Its blobs are left for ``gc``."""
+        parsed = parse_ref(ref)
+        with self.db.write() as conn:
+            q.model_row(conn, parsed.name, lock=True)
+            row = q.version_row(conn, parsed, q.lifecycle(conn))
+            if row.exclusive_stage is not None:
+                raise Conflict(
+                    f"{row.model_name}/{row.version} is in {row.exclusive_stage}; "
+                    "move it out before deleting it",
+                    ref=str(parsed),
+                )
+            conn.execute(sa.delete(t.versions).where(t.versions.c.id == row.id))
+            record(
+                conn,
+                actor,
+                "version_deleted",
+                row.model_name,
+                row.version,
+                from_stage=row.stage,
+                manifest_digest=row.manifest_digest,
+            )
+
+    # ------------------------------------------------------------------ stages
+
+    def transition(
+        self, actor: Principal, ref: str, stage: str, *, reason: str = ""
+    ) -> ModelVersion:
+        """Move a version to ``stage`` if the lifecycle allows it. Entering an exclusive stage
+        moves the previous holder to the stage's overflow (production -> archived) in the
+        same transaction."""
+        parsed = parse_ref(ref)
+        _check_text(reason, "reason", MAX_REASON)
+        if not isinstance(stage, str):
+            raise InvalidArgument("stage must be a string")
+        target = stage.lower()
+        with self.db.write() as conn:
+            q.model_row(conn, parsed.name, lock=True)
+            lc = q.lifecycle(conn)
+            row = q.version_row(conn, parsed, lc)
+            lc.check_transition(row.stage, target)
+            now = utcnow()
+            canonical = version_ref(row.model_name, row.version)
+            overflow = lc.exclusive.get(target)
+            if overflow is not None:
+                holder = conn.execute(
+                    sa.select(t.versions.c.id, t.versions.c.version).where(
+                        t.versions.c.model_id == row.model_id,
+                        t.versions.c.exclusive_stage == target,
+                    )
+                ).first()
+                if holder is not None:
+                    self._set_stage(conn, holder.id, overflow, lc, now)
+                    record(
+                        conn,
+                        actor,
+                        "stage_changed",
+                        row.model_name,
+                        holder.version,
+                        at=now,
+                        from_stage=target,
+                        to_stage=overflow,
+                        reason=f"replaced in {target} by {canonical}",
+                        displaced_by=row.version,
+                    )
+            self._set_stage(conn, row.id, target, lc, now)
+            record(
+                conn,
+                actor,
+                "stage_changed",
+                row.model_name,
+                row.version,
+                at=now,
+                from_stage=row.stage,
+                to_stage=target,
+                reason=reason or None,
+            )
+            return self._version(conn, Ref(row.model_name, version=row.version), lc)
+
+    def get_lifecycle(self, actor: Principal) -> Lifecycle:
+        """The registry's stages, allowed moves and exclusive stages."""
+        with self.db.read() as conn:
+            return q.lifecycle(conn)
+
+    def set_lifecycle(self, actor: Principal, lifecycle: Lifecycle) -> Lifecycle:
+        """Replace the lifecycle; refused if a version sits in a stage it drops, or if a
+        newly exclusive stage already holds several versions of one model."""
+        with self.db.write() as conn:
+            before = q.lifecycle(conn)
+            v = t.versions.c
+            orphan = conn.execute(
+                sa.select(v.stage, sa.func.count())
+                .where(v.stage.not_in(lifecycle.stages))
+                .group_by(v.stage)
+            ).first()
+            if orphan is not None:
+                raise Conflict(
+                    f"{orphan[1]} version(s) are in stage {orphan[0]!r}, which the new "
+                    "lifecycle drops; move them first"
+                )
+            exclusive = list(lifecycle.exclusive)
+            crowded = conn.execute(
+                sa.select(t.models.c.name, v.stage)
+                .join(t.models, t.models.c.id == v.model_id)
+                .where(v.stage.in_(exclusive))
+                .group_by(t.models.c.name, v.stage)
+                .having(sa.func.count() > 1)
+            ).first()
+            if crowded is not None:
+                raise Conflict(
+                    f"model {crowded[0]!r} has several versions in {crowded[1]!r}, "
+                    "which the new lifecycle makes exclusive"
+                )
+            # Clear first, then set: the unique index must hold after every statement.
+            conn.execute(sa.update(t.versions).values(exclusive_stage=None))
+            if exclusive:
+                conn.execute(
+                    sa.update(t.versions).where(v.stage.in_(exclusive)).values(exclusive_stage=v.stage)
+                )
+            _upsert_setting(conn, q.LIFECYCLE_KEY, lifecycle.to_json())
+            record(
+                conn, actor, "lifecycle_set", "", before=before.to_dict(), after=lifecycle.to_dict()
+            )
+            return lifecycle
+
+    # ----------------------------------------------------------------- aliases
+
+    def set_alias(self, actor: Principal, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``NAME@alias`` at a version (moving it if it pointed elsewhere)."""
+        validate_model_name(name)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InvalidArgument(f"version must be a positive integer, not {version!r}")
+        with self.db.write() as conn:
+            model = q.model_row(conn, name, lock=True)
+            lc = q.lifecycle(conn)
+            validate_alias(alias, frozenset({*lc.stages, LATEST}))
+            target = q.version_row(conn, Ref(name, version=version), lc)
+            previous = conn.execute(
+                sa.select(t.versions.c.version)
+                .join(t.aliases, t.aliases.c.version_id == t.versions.c.id)
+                .where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias)
+            ).scalar()
+            if previous == version:
+                return self._version(conn, Ref(name, version=version), lc)
+            now = utcnow()
+            conn.execute(
+                sa.delete(t.aliases).where(
+                    t.aliases.c.model_id == model.id, t.aliases.c.alias == alias
+                )
+            )
+            conn.execute(
+                sa.insert(t.aliases).values(
+                    model_id=model.id,
+                    alias=alias,
+                    version_id=target.id,
+                    updated_at=now,
+                    updated_by=actor.name,
+                )
+            )
+            record(conn, actor, "alias_set", name, version, at=now, alias=alias, previous=previous)
+            return self._version(conn, Ref(name, version=version), lc)
+
+    def delete_alias(self, actor: Principal, name: str, alias: str) -> None:
+        """Remove ``NAME@alias``; NotFound if it is not set."""
+        validate_model_name(name)
+        with self.db.write() as conn:
+            model = q.model_row(conn, name, lock=True)
+            previous = conn.execute(
+                sa.select(t.versions.c.version)
+                .join(t.aliases, t.aliases.c.version_id == t.versions.c.id)
+                .where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias)
+            ).scalar()
+            if previous is None:
+                raise NotFound(f"model {name!r} has no alias {alias!r}", model=name, alias=alias)
+            conn.execute(
+                sa.delete(t.aliases).where(
+                    t.aliases.c.model_id == model.id, t.aliases.c.alias == alias
+                )
+            )
+            record(conn, actor, "alias_deleted", name, previous, alias=alias)
+
+    # -------------------------------------------------------------------- tags
+
+    def set_tags(self, actor: Principal, ref: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a model (``NAME``) or a version (``NAME/3``, ``NAME@stage`` …)."""
+        checked = _check_tags(tags)
+        if not checked:
+            raise InvalidArgument("no tags given")
+        with self.db.write() as conn:
+            table, owner, owner_id, model, number = self._tag_owner(conn, ref)
+            self._write_tags(conn, table, owner, owner_id, checked)
+            kind = "version_tags_set" if number is not None else "model_tags_set"
+            record(conn, actor, kind, model, number, tags=checked)
+
+    def delete_tag(self, actor: Principal, ref: str, key: str) -> None:
+        """Remove one tag from a model or version; NotFound if it is not set."""
+        validate_key(key, "tag")
+        with self.db.write() as conn:
+            table, owner, owner_id, model, number = self._tag_owner(conn, ref)
+            deleted = conn.execute(
+                sa.delete(table).where(table.c[owner] == owner_id, table.c.key == key)
+            ).rowcount
+            if not deleted:
+                raise NotFound(f"{ref} has no tag {key!r}", ref=ref, key=key)
+            kind = "version_tag_deleted" if number is not None else "model_tag_deleted"
+            record(conn, actor, kind, model, number, key=key)
+
+    # ---------------------------------------------------------- history/compare
+
+    def history(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        version: int | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[HistoryEvent]:
+        """A model's timeline, oldest first: registrations, stage moves, aliases, edits."""
+        validate_model_name(name)
+        size = s.check_page_size(page_size)
+        fingerprint = s.query_fingerprint("history", name, version)
+        e = t.events.c
+        query = sa.select(t.events).where(e.model_name == name)
+        if version is not None:
+            query = query.where(e.version == version)
+        if page_token:
+            (after,) = s.decode_token(page_token, fingerprint, 1)
+            query = query.where(e.id > after)
+        with self.db.read() as conn:
+            rows = conn.execute(query.order_by(e.id).limit(size + 1)).all()
+            if not rows and not page_token:
+                q.model_row(conn, name)
+        token = s.encode_token(fingerprint, [rows[size - 1].id]) if len(rows) > size else None
+
+        def more(next_token: str) -> Page[HistoryEvent]:
+            return self.history(
+                actor, name, version=version, page_size=page_size, page_token=next_token
+            )
+
+        return Page(items=[to_event(r) for r in rows[:size]], next_page_token=token, fetch_next=more)
+
+    def compare(self, actor: Principal, a: str, b: str) -> Comparison:
+        """Two versions side by side; metric deltas are ``b - a``."""
+        ref_a, ref_b = parse_ref(a), parse_ref(b)
+        with self.db.read() as conn:
+            lc = q.lifecycle(conn)
+            va = self._version(conn, ref_a, lc)
+            vb = self._version(conn, ref_b, lc)
+        metrics = tuple(
+            ValueDiff(
+                key,
+                va.metrics.get(key),
+                vb.metrics.get(key),
+                _delta(va.metrics.get(key), vb.metrics.get(key)),
+            )
+            for key in sorted({*va.metrics, *vb.metrics})
+        )
+        params = tuple(
+            ValueDiff(key, va.params.get(key), vb.params.get(key), None)
+            for key in sorted({*va.params, *vb.params})
+        )
+        la, lb = va.lineage.to_dict(), vb.lineage.to_dict()
+        lineage = tuple(ValueDiff(key, la[key], lb[key], None) for key in la)
+        return Comparison(a=va, b=vb, metrics=metrics, params=params, lineage=lineage)
+
+    # ----------------------------------------------------------------- helpers
+
+    def _model(self, conn: Connection, name: str) -> Model:
+        return q.load_models(conn, [q.model_row(conn, name)])[0]
+
+    def _version(self, conn: Connection, ref: Ref, lc: Lifecycle) -> ModelVersion:
+        return q.load_versions(conn, [q.version_row(conn, ref, lc)])[0]
+
+    def _insert_model(self, conn: Connection, actor: Principal, name: str, description: str) -> int:
+        now = utcnow()
+        return int(
+            conn.execute(
+                sa.insert(t.models)
+                .values(
+                    name=name,
+                    description=description,
+                    created_at=now,
+                    created_by=actor.name,
+                    updated_at=now,
+                    next_version=1,
+                )
+                .returning(t.models.c.id)
+            ).scalar_one()
+        )
+
+    def _lock_or_create_model(
+        self, conn: Connection, actor: Principal, name: str, create: bool
+    ) -> Any:
+        try:
+            return q.model_row(conn, name, lock=True)
+        except NotFound:
+            if not create:
+                raise
+        # Concurrent first registrations race here on PostgreSQL: ON CONFLICT DO NOTHING
+        # lets exactly one insert win, and everyone then locks the same row.
+        now = utcnow()
+        values = {
+            "name": name,
+            "description": "",
+            "created_at": now,
+            "created_by": actor.name,
+            "updated_at": now,
+            "next_version": 1,
+        }
+        insert = (postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert)(t.models)
+        created = conn.execute(insert.values(**values).on_conflict_do_nothing()).rowcount
+        if created:
+            record(conn, actor, "model_created", name, at=now, implicit=True)
+        return q.model_row(conn, name, lock=True)
+
+    def _insert_children(
+        self,
+        conn: Connection,
+        version_id: int,
+        manifest: Manifest,
+        metrics: dict[str, float],
+        params: dict[str, Any],
+        tags: dict[str, str],
+    ) -> None:
+        conn.execute(
+            sa.insert(t.version_files),
+            [
+                {"version_id": version_id, "path": f.path, "size": f.size, "sha256": f.sha256}
+                for f in manifest.files
+            ],
+        )
+        if metrics:
+            conn.execute(
+                sa.insert(t.version_metrics),
+                [{"version_id": version_id, "key": k, "value": v} for k, v in metrics.items()],
+            )
+        if params:
+            conn.execute(
+                sa.insert(t.version_params),
+                [
+                    {
+                        "version_id": version_id,
+                        "key": k,
+                        "value": _param_text(v),
+                        "value_num": _param_number(v),
+                        "value_json": json.dumps(v),
+                    }
+                    for k, v in params.items()
+                ],
+            )
+        self._write_tags(conn, t.version_tags, "version_id", version_id, tags)
+
+    def _write_tags(
+        self, conn: Connection, table: sa.Table, owner: str, owner_id: int, tags: dict[str, str]
+    ) -> None:
+        if not tags:
+            return
+        conn.execute(
+            sa.delete(table).where(table.c[owner] == owner_id, table.c.key.in_(list(tags)))
+        )
+        conn.execute(
+            sa.insert(table), [{owner: owner_id, "key": k, "value": v} for k, v in tags.items()]
+        )
+
+    def _tag_owner(
+        self, conn: Connection, ref: str
+    ) -> tuple[sa.Table, str, int, str, int | None]:
+        if isinstance(ref, str) and "/" not in ref and "@" not in ref:
+            validate_model_name(ref)
+            model = q.model_row(conn, ref, lock=True)
+            return t.model_tags, "model_id", model.id, ref, None
+        parsed = parse_ref(ref)
+        q.model_row(conn, parsed.name, lock=True)
+        row = q.version_row(conn, parsed, q.lifecycle(conn))
+        conn.execute(
+            sa.update(t.versions).where(t.versions.c.id == row.id).values(updated_at=utcnow())
+        )
+        return t.version_tags, "version_id", row.id, row.model_name, row.version
+
+    def _set_stage(
+        self, conn: Connection, version_id: int, stage: str, lc: Lifecycle, now: Any
+    ) -> None:
+        conn.execute(
+            sa.update(t.versions)
+            .where(t.versions.c.id == version_id)
+            .values(
+                stage=stage,
+                exclusive_stage=stage if stage in lc.exclusive else None,
+                stage_changed_at=now,
+                updated_at=now,
+            )
+        )
+
+    def _check_blobs(self, manifest: Manifest) -> None:
+        for entry in manifest.files:
+            stat = self.blobs.stat(entry.sha256)
+            if stat is None:
+                raise IntegrityError(
+                    f"blob {entry.sha256} for {entry.path!r} is not stored; upload it first",
+                    path=entry.path,
+                    sha256=entry.sha256,
+                )
+            if stat.size != entry.size:
+                raise IntegrityError(
+                    f"blob {entry.sha256} has {stat.size} bytes, the manifest says {entry.size}",
+                    path=entry.path,
+                    sha256=entry.sha256,
+                )
+
+    @staticmethod
+    def _next_token(rows: Sequence[Any], size: int, width: int, fingerprint: str) -> str | None:
+        if len(rows) <= size:
+            return None
+        last = rows[size - 1]
+        return s.encode_token(fingerprint, [last._mapping[f"k{i}"] for i in range(width)])
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    if tags is not None and not isinstance(tags, Mapping):
+        raise InvalidArgument("tags must be a mapping of strings")
+    return {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _check_text(value: object, what: str, limit: int) -> None:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string")
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} is longer than {limit} characters")
+
+
+def _param_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _param_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None:
+        return None
+    delta = b - a
+    return delta if math.isfinite(delta) else None
+
+
+def _upsert_setting(conn: Connection, key: str, value: str) -> None:
+    updated = conn.execute(
+        sa.update(t.settings).where(t.settings.c.key == key).values(value=value)
+    ).rowcount
+    if not updated:
+        conn.execute(sa.insert(t.settings).values(key=key, value=value))

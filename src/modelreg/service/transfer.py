@@ -1,0 +1,245 @@
+"""Moving bytes: store a file tree as blobs, pull a version back verified, verify, gc."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from modelreg.artifacts.base import ArtifactStore
+from modelreg.artifacts.hashing import Progress, copy_and_hash, hash_stream
+from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
+from modelreg.domain.manifest import FileEntry, validate_relpath
+from modelreg.errors import IntegrityError, InvalidArgument, InvalidPath, NotFound, StorageError
+from modelreg.store import tables as t
+from modelreg.store.database import Database
+
+# Two cores: one file hashes per core; each copy also has its own writer thread.
+WORKERS = 2
+
+
+def list_tree(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
+    """The files under ``path`` as (relative POSIX path, absolute path), sorted.
+
+    A single file becomes one entry named after it. Symbolic links to files are followed
+    (their bytes are stored); links to folders are refused because they can loop.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise NotFound(f"no such file or folder: {root}", path=str(root))
+    if root.is_file():
+        return [(validate_relpath(root.name), root)]
+    if not root.is_dir():
+        raise InvalidPath(f"{root} is neither a regular file nor a folder", path=str(root))
+    out: list[tuple[str, Path]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        base = Path(folder)
+        for name in dirs:
+            if (base / name).is_symlink():
+                raise InvalidPath(f"{base / name} is a link to a folder; copy it instead")
+        for name in sorted(files):
+            full = base / name
+            if not full.is_file():
+                raise InvalidPath(f"{full} is a broken link or not a regular file", path=str(full))
+            out.append((validate_relpath(full.relative_to(root).as_posix()), full))
+    if not out:
+        raise InvalidArgument(f"{root} holds no files")
+    return out
+
+
+def store_tree(
+    blobs: ArtifactStore,
+    files: list[tuple[str, Path]],
+    progress: Progress | None = None,
+) -> list[FileEntry]:
+    """Store every file as a blob, hashing while copying; returns the manifest entries."""
+
+    def put(item: tuple[str, Path]) -> FileEntry:
+        rel, full = item
+        try:
+            with open(full, "rb", buffering=0) as src:
+                digest = blobs.put(src, progress=progress)
+        except OSError as exc:
+            raise StorageError(f"cannot read {full}: {exc}") from exc
+        return FileEntry(path=rel, size=digest.size, sha256=digest.sha256)
+
+    if len(files) == 1:
+        return [put(files[0])]
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-put") as pool:
+        return list(pool.map(put, files))
+
+
+def pull(
+    blobs: ArtifactStore,
+    version: ModelVersion,
+    dest: str | os.PathLike[str],
+    progress: Progress | None = None,
+) -> Path:
+    """Write a version's files under ``dest``, verifying size and SHA-256 of every byte.
+
+    Files are assembled in a hidden staging folder inside ``dest`` and moved into place
+    only after all of them verified, so a failed pull leaves ``dest`` as it was.
+    """
+    target = Path(dest)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        staging = target / f".modelreg-pull-{uuid.uuid4().hex}"
+        staging.mkdir()
+    except OSError as exc:
+        raise StorageError(f"cannot create {target}: {exc}") from exc
+    try:
+        for entry in version.files:
+            _fetch(blobs, entry, staging / validate_relpath(entry.path), progress, version.ref)
+        for entry in version.files:
+            final = target / entry.path
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / entry.path, final)
+    except OSError as exc:
+        raise StorageError(f"cannot write {version.ref} to {target}: {exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _fetch(
+    blobs: ArtifactStore, entry: FileEntry, out_path: Path, progress: Progress | None, ref: str
+) -> None:
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        src = blobs.open(entry.sha256)
+    except NotFound as exc:
+        raise IntegrityError(
+            f"{ref}: blob for {entry.path!r} ({entry.sha256}) is missing from the store",
+            path=entry.path,
+            sha256=entry.sha256,
+        ) from exc
+    with src, open(out_path, "xb", buffering=0) as out:
+        digest = copy_and_hash(src, out, progress=progress, max_size=entry.size + 1)
+    if digest.size != entry.size or digest.sha256 != entry.sha256:
+        raise IntegrityError(
+            f"{ref}: {entry.path!r} is corrupt in the store: expected {entry.size} bytes "
+            f"with sha256 {entry.sha256}, read {digest.size} bytes with sha256 {digest.sha256}",
+            path=entry.path,
+            expected=entry.sha256,
+            actual=digest.sha256,
+        )
+
+
+def _references(db: Database) -> dict[str, tuple[int, list[str]]]:
+    """sha256 -> (recorded size, versions that use it)."""
+    f, v, m = t.version_files.c, t.versions.c, t.models.c
+    refs: dict[str, tuple[int, list[str]]] = {}
+    users: dict[str, list[str]] = defaultdict(list)
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.select(f.sha256, f.size, m.name, v.version)
+            .join(t.versions, v.id == f.version_id)
+            .join(t.models, m.id == v.model_id)
+        )
+        for sha, size, name, number in rows:
+            users[sha].append(f"{name}/{number}")
+            refs[sha] = (size, users[sha])
+    return refs
+
+
+def verify(db: Database, blobs: ArtifactStore, progress: Progress | None = None) -> VerifyReport:
+    """Re-hash every stored blob and check every referenced blob exists with its size."""
+    refs = _references(db)
+    problems: list[BlobProblem] = []
+    stored = {b.sha256: b for b in blobs.iter_blobs()}
+    for sha, (size, users) in sorted(refs.items()):
+        blob = stored.get(sha)
+        if blob is None:
+            problems.append(BlobProblem(sha, "missing", "blob is not in the store", tuple(users)))
+        elif blob.size != size:
+            problems.append(
+                BlobProblem(sha, "corrupt", f"{blob.size} bytes, expected {size}", tuple(users))
+            )
+
+    def check(sha: str) -> BlobProblem | None:
+        try:
+            with blobs.open(sha) as src:
+                actual = hash_stream(src, progress)
+        except NotFound:
+            return BlobProblem(sha, "missing", "blob vanished during verify", tuple(_users(refs, sha)))
+        if actual.sha256 != sha:
+            return BlobProblem(
+                sha, "corrupt", f"content hashes to {actual.sha256}", tuple(_users(refs, sha))
+            )
+        return None
+
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-verify") as pool:
+        problems.extend(p for p in pool.map(check, sorted(stored)) if p is not None)
+    unique: dict[tuple[str, str], BlobProblem] = {}
+    for problem in problems:
+        unique.setdefault((problem.sha256, problem.problem), problem)
+    return VerifyReport(
+        checked_blobs=len(stored),
+        checked_bytes=sum(b.size for b in stored.values()),
+        problems=tuple(sorted(unique.values(), key=lambda p: p.sha256)),
+    )
+
+
+def _users(refs: dict[str, tuple[int, list[str]]], sha: str) -> list[str]:
+    return refs[sha][1] if sha in refs else []
+
+
+def gc(
+    db: Database,
+    blobs: ArtifactStore,
+    grace: float,
+    *,
+    dry_run: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> GcReport:
+    """Delete blobs no version references that are older than ``grace`` seconds.
+
+    The grace period protects uploads in flight: their blobs are written (or refreshed)
+    before the version row commits, so a recent unreferenced blob may be about to be used.
+    """
+    if grace < 0:
+        raise InvalidArgument("grace must not be negative")
+    cutoff = clock() - grace
+    referenced = set(_references(db))
+    deleted = deleted_bytes = kept = 0
+    for blob in (b for b in blobs.iter_blobs() if b.sha256 not in referenced):
+        if blob.mtime >= cutoff:
+            kept += 1
+            continue
+        if not dry_run:
+            blobs.delete(blob.sha256)
+        deleted += 1
+        deleted_bytes += blob.size
+    if not dry_run:
+        with contextlib.suppress(StorageError):
+            blobs.cleanup_partial(cutoff)
+    return GcReport(deleted_blobs=deleted, deleted_bytes=deleted_bytes, kept_recent=kept, dry_run=dry_run)
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``90``, ``30s``, ``15m``, ``24h`` or ``7d``."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        raw = str(text).strip().lower()
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+        factor = units.get(raw[-1:], None)
+        number = raw[:-1] if factor else raw
+        try:
+            seconds = float(number) * (factor or 1)
+        except ValueError:
+            raise InvalidArgument(
+                f"invalid duration {text!r}: use e.g. 30s, 15m, 24h or 7d"
+            ) from None
+    if seconds < 0 or seconds != seconds:
+        raise InvalidArgument(f"invalid duration {text!r}: must be zero or more")
+    return seconds

@@ -1,0 +1,1 @@
+"""Metadata persistence: tables, migrations, transactions and queries."""

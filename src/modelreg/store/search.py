@@ -1,0 +1,370 @@
+"""Compile parsed filters and order-by clauses to parameterised SQL, with keyset paging.
+
+Values never become SQL text: every literal is a bound parameter. Metric, parameter and
+tag predicates become ``EXISTS`` sub-queries that use the ``(key, value)`` indexes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from modelreg.domain.filters import (
+    And,
+    Compare,
+    Expr,
+    Field,
+    In,
+    IsNull,
+    Like,
+    Not,
+    Or,
+    OrderKey,
+    Value,
+)
+from modelreg.errors import InvalidArgument, InvalidFilter
+from modelreg.store import tables as t
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+Column = ColumnElement[Any]
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """A plain field of the searched entity: its column and value type."""
+
+    column: Column
+    kind: str  # "str" | "int" | "time" | "alias"
+
+
+def _version_attrs() -> dict[str, AttrSpec]:
+    v = t.versions.c
+    attrs = {
+        "name": AttrSpec(t.models.c.name, "str"),
+        "version": AttrSpec(v.version, "int"),
+        "stage": AttrSpec(v.stage, "str"),
+        "description": AttrSpec(v.description, "str"),
+        "created_by": AttrSpec(v.created_by, "str"),
+        "created_at": AttrSpec(v.created_at, "time"),
+        "updated_at": AttrSpec(v.updated_at, "time"),
+        "size": AttrSpec(v.total_size, "int"),
+        "manifest_digest": AttrSpec(v.manifest_digest, "str"),
+        "alias": AttrSpec(v.id, "alias"),
+    }
+    for name in (
+        "run_id",
+        "run_uri",
+        "code_repo",
+        "code_commit",
+        "dataset",
+        "dataset_version",
+        "dataset_digest",
+        "framework",
+    ):
+        attrs[name] = AttrSpec(v[name], "str")
+    return attrs
+
+
+def _model_attrs() -> dict[str, AttrSpec]:
+    m = t.models.c
+    return {
+        "name": AttrSpec(m.name, "str"),
+        "description": AttrSpec(m.description, "str"),
+        "created_by": AttrSpec(m.created_by, "str"),
+        "created_at": AttrSpec(m.created_at, "time"),
+        "updated_at": AttrSpec(m.updated_at, "time"),
+    }
+
+
+VERSION_ATTRS = _version_attrs()
+MODEL_ATTRS = _model_attrs()
+VERSION_FIELDS = frozenset(VERSION_ATTRS)
+MODEL_FIELDS = frozenset(MODEL_ATTRS)
+# Sortable plain fields; created_at sorts by the row id, which is assigned in commit order.
+VERSION_SORT = frozenset({"name", "version", "stage", "created_at", "updated_at", "size"})
+MODEL_SORT = frozenset({"name", "created_at", "updated_at"})
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a search runs over: versions (joined to their model) or models."""
+
+    attrs: dict[str, AttrSpec]
+    row_id: Column
+    namespaces: frozenset[str]
+
+
+VERSION_TARGET = Target(VERSION_ATTRS, t.versions.c.id, frozenset({"metrics", "params", "tags"}))
+MODEL_TARGET = Target(MODEL_ATTRS, t.models.c.id, frozenset({"tags"}))
+
+
+def compile_filter(expr: Expr | None, target: Target) -> Column:
+    """Turn a filter AST into a WHERE clause for ``target``."""
+    if expr is None:
+        return sa.true()
+    return _Compiler(target).expr(expr)
+
+
+class _Compiler:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+
+    def expr(self, node: Expr) -> Column:
+        if isinstance(node, And):
+            return sa.and_(*(self.expr(item) for item in node.items))
+        if isinstance(node, Or):
+            return sa.or_(*(self.expr(item) for item in node.items))
+        if isinstance(node, Not):
+            return sa.not_(self.expr(node.item))
+        field = node.field
+        if field.namespace != "attr" and field.namespace not in self.target.namespaces:
+            raise InvalidFilter(
+                f"'{field.namespace}.' fields are not available here", field.position
+            )
+        if field.namespace == "attr":
+            return self.attr(node)
+        return self.keyed(node)
+
+    def attr(self, node: Compare | Like | In | IsNull) -> Column:
+        spec = self.target.attrs[node.field.key]
+        if spec.kind == "alias":
+            return self.alias(node)
+        column = spec.column
+        if isinstance(node, IsNull):
+            return column.is_not(None) if node.negated else column.is_(None)
+        if isinstance(node, Like):
+            if spec.kind != "str":
+                raise InvalidFilter(f"LIKE needs a text field, '{node.field.key}' is not", node.position)
+            return _like(column, node)
+        if isinstance(node, In):
+            values = [_coerce(spec.kind, v, node.field) for v in node.values]
+            return column.not_in(values) if node.negated else column.in_(values)
+        return _compare(column, node.op, _coerce(spec.kind, node.value, node.field))
+
+    def alias(self, node: Compare | Like | In | IsNull) -> Column:
+        a = t.aliases.c
+        base = sa.select(a.version_id).where(a.version_id == t.versions.c.id)
+        if isinstance(node, IsNull):
+            exists = base.exists()
+            return exists if node.negated else ~exists
+        if isinstance(node, Like):
+            return base.where(_like(a.alias, node)).exists()
+        if isinstance(node, In):
+            values = [_coerce("str", v, node.field) for v in node.values]
+            found = base.where(a.alias.in_(values)).exists()
+            return ~found if node.negated else found
+        if node.op not in ("=", "!="):
+            raise InvalidFilter("alias supports only =, !=, IN, LIKE and IS NULL", node.position)
+        found = base.where(a.alias == _coerce("str", node.value, node.field)).exists()
+        return ~found if node.op == "!=" else found
+
+    def keyed(self, node: Compare | Like | In | IsNull) -> Column:
+        field = node.field
+        table, owner = _keyed_table(field.namespace, self.target)
+        c = table.c
+        base = sa.select(sa.literal(1)).where(c[owner] == self.target.row_id, c.key == field.key)
+        if isinstance(node, IsNull):
+            exists = base.exists()
+            return exists if node.negated else ~exists
+        if isinstance(node, Like):
+            if field.namespace == "metrics":
+                raise InvalidFilter("LIKE does not apply to metrics", node.position)
+            return base.where(_like(c.value, node)).exists()
+        values = node.values if isinstance(node, In) else (node.value,)
+        column, coerced = _keyed_column(field, table, values)
+        if isinstance(node, In):
+            found = base.where(column.in_(coerced)).exists()
+            return ~found if node.negated else found
+        return base.where(_compare(column, node.op, coerced[0])).exists()
+
+
+def _keyed_table(namespace: str, target: Target) -> tuple[sa.Table, str]:
+    if target is MODEL_TARGET:
+        return t.model_tags, "model_id"
+    table = {"metrics": t.version_metrics, "params": t.version_params, "tags": t.version_tags}
+    return table[namespace], "version_id"
+
+
+def _keyed_column(field: Field, table: sa.Table, values: Sequence[Value]) -> tuple[Column, list[Any]]:
+    numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in values]
+    if field.namespace == "metrics":
+        if not all(numeric):
+            raise InvalidFilter(f"metrics.{field.key} is compared with a number", field.position)
+        return table.c.value, [float(v) for v in values]
+    if field.namespace == "params":
+        if all(numeric):
+            return table.c.value_num, [float(v) for v in values]
+        if any(numeric):
+            raise InvalidFilter("IN mixes numbers and strings", field.position)
+        return table.c.value, [_param_text(v) for v in values]
+    if any(numeric) or any(isinstance(v, bool) for v in values):
+        raise InvalidFilter(f"tags.{field.key} is a string; quote the value", field.position)
+    return table.c.value, list(values)
+
+
+def _param_text(value: Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _coerce(kind: str, value: Value, field: Field) -> Any:
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidFilter(f"'{field.key}' is compared with a number", field.position)
+        return value
+    if kind == "time":
+        if not isinstance(value, str):
+            raise InvalidFilter(f"'{field.key}' is compared with an ISO 8601 time string", field.position)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidFilter(f"'{value}' is not an ISO 8601 time", field.position) from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    if not isinstance(value, str):
+        raise InvalidFilter(f"'{field.key}' is a text field; quote the value", field.position)
+    return value
+
+
+def _compare(column: Column, op: str, value: Any) -> Column:
+    ops: dict[str, Callable[[Column, Any], Column]] = {
+        "=": lambda c, v: c == v,
+        "!=": lambda c, v: c != v,
+        "<": lambda c, v: c < v,
+        "<=": lambda c, v: c <= v,
+        ">": lambda c, v: c > v,
+        ">=": lambda c, v: c >= v,
+    }
+    return ops[op](column, value)
+
+
+def _like(column: Column, node: Like) -> Column:
+    clause = column.ilike(node.pattern) if node.case_insensitive else column.like(node.pattern)
+    return sa.not_(clause) if node.negated else clause
+
+
+# ---------------------------------------------------------------- ordering and paging
+
+
+@dataclass(frozen=True)
+class SortColumn:
+    """One ORDER BY term; nullable terms sort NULLs last in either direction."""
+
+    expr: Column
+    descending: bool
+
+
+def version_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.Table, Column]]]:
+    """ORDER BY terms for versions plus the outer joins that metric/param keys need."""
+    columns: list[SortColumn] = []
+    joins: list[tuple[sa.Table, Column]] = []
+    for index, key in enumerate(keys):
+        field = key.field
+        if field.namespace == "attr":
+            if field.key not in VERSION_SORT:
+                raise InvalidFilter(f"cannot order by '{field.key}'", field.position)
+            expr = t.versions.c.id if field.key == "created_at" else VERSION_ATTRS[field.key].column
+            columns.append(SortColumn(expr, key.descending))
+            continue
+        table = {"metrics": t.version_metrics, "params": t.version_params, "tags": t.version_tags}[
+            field.namespace
+        ].alias(f"sort{index}")
+        joins.append(
+            (table, sa.and_(table.c.version_id == t.versions.c.id, table.c.key == field.key))
+        )
+        value = table.c.value_num if field.namespace == "params" else table.c.value
+        _add_nullable(columns, value, key.descending, 0.0 if field.namespace != "tags" else "")
+    if not any(c.expr is t.versions.c.id for c in columns):
+        columns.append(SortColumn(t.versions.c.id, False))
+    return columns, joins
+
+
+def model_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.Table, Column]]]:
+    """ORDER BY terms for models plus the outer joins that tag keys need."""
+    columns: list[SortColumn] = []
+    joins: list[tuple[sa.Table, Column]] = []
+    for index, key in enumerate(keys):
+        field = key.field
+        if field.namespace == "attr":
+            if field.key not in MODEL_SORT:
+                raise InvalidFilter(f"cannot order by '{field.key}'", field.position)
+            expr = t.models.c.id if field.key == "created_at" else MODEL_ATTRS[field.key].column
+            columns.append(SortColumn(expr, key.descending))
+            continue
+        if field.namespace != "tags":
+            raise InvalidFilter(f"models cannot be ordered by {field.namespace}", field.position)
+        table = t.model_tags.alias(f"sort{index}")
+        joins.append((table, sa.and_(table.c.model_id == t.models.c.id, table.c.key == field.key)))
+        _add_nullable(columns, table.c.value, key.descending, "")
+    if not any(c.expr is t.models.c.id for c in columns):
+        columns.append(SortColumn(t.models.c.id, False))
+    return columns, joins
+
+
+def _add_nullable(columns: list[SortColumn], value: Column, descending: bool, blank: Any) -> None:
+    # A missing metric sorts last whatever the direction; coalescing keeps every keyset
+    # comparison on non-NULL values, so paging never loses or repeats a row.
+    columns.append(SortColumn(sa.case((value.is_(None), 1), else_=0), False))
+    columns.append(SortColumn(sa.func.coalesce(value, blank), descending))
+
+
+def order_clauses(columns: Sequence[SortColumn]) -> list[Column]:
+    """The ORDER BY list for ``columns``."""
+    return [c.expr.desc() if c.descending else c.expr.asc() for c in columns]
+
+
+def keyset_after(columns: Sequence[SortColumn], values: Sequence[Any]) -> Column:
+    """Rows strictly after the row whose sort values are ``values``."""
+    alternatives = []
+    for i, column in enumerate(columns):
+        equal = [columns[j].expr == values[j] for j in range(i)]
+        after = column.expr < values[i] if column.descending else column.expr > values[i]
+        alternatives.append(sa.and_(*equal, after))
+    return sa.or_(*alternatives)
+
+
+def query_fingerprint(*parts: object) -> str:
+    """A short hash of the query a page token belongs to."""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def encode_token(fingerprint: str, values: Sequence[Any]) -> str:
+    """An opaque cursor: the last row's sort values and the query's fingerprint."""
+    plain = [{"t": v.isoformat()} if isinstance(v, datetime) else v for v in values]
+    raw = json.dumps({"q": fingerprint, "v": plain}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str, fingerprint: str, width: int) -> list[Any]:
+    """Read a cursor back; a token from another query or a damaged one is an error."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        values = data["v"]
+        ok = data["q"] == fingerprint and isinstance(values, list) and len(values) == width
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise InvalidArgument("invalid page token: it is damaged or belongs to another query")
+    return [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in values]
+
+
+def check_page_size(page_size: int | None) -> int:
+    """Validate a page size; None means the default."""
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
+        1 <= page_size <= MAX_PAGE_SIZE
+    ):
+        raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size!r}")
+    return page_size

@@ -1,0 +1,198 @@
+"""The metadata schema (SQLAlchemy Core). Migrations in ``migrations/`` must match it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps are stored in UTC and always come back timezone-aware.
+
+    SQLite has no timezone type and returns naive values; this makes both backends agree.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the metadata store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite only autoincrements INTEGER keys
+Timestamp = UTCDateTime()
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    # The numbering counter: read and bumped under the model row's lock, never max()+1,
+    # so numbers stay dense under concurrency and a deleted version's number is not reused.
+    Column("next_version", Integer, nullable=False, default=1),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("model_id", Id, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+versions = Table(
+    "versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model_id", Id, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("stage", String(32), nullable=False),
+    # Equals ``stage`` while the stage is exclusive, else NULL: the unique index below then
+    # enforces "one holder per exclusive stage" in the database for any lifecycle.
+    Column("exclusive_stage", String(32), nullable=True),
+    Column("manifest_digest", String(71), nullable=False),
+    Column("total_size", BigInteger, nullable=False),
+    Column("file_count", Integer, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("run_id", String(2000)),
+    Column("run_uri", String(2000)),
+    Column("code_repo", String(2000)),
+    Column("code_commit", String(2000)),
+    Column("dataset", String(2000)),
+    Column("dataset_version", String(2000)),
+    Column("dataset_digest", String(2000)),
+    Column("framework", String(2000)),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("stage_changed_at", Timestamp, nullable=False),
+    UniqueConstraint("model_id", "version"),
+    UniqueConstraint("model_id", "exclusive_stage"),
+    Index("ix_versions_model_stage", "model_id", "stage", "version"),
+    Index("ix_versions_stage", "stage"),
+    Index("ix_versions_run_id", "run_id"),
+)
+
+version_files = Table(
+    "version_files",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Index("ix_version_files_sha256", "sha256"),
+)
+
+version_metrics = Table(
+    "version_metrics",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float, nullable=False),
+    # (key, value) answers "metrics.auc >= 0.9" with a range scan instead of a table scan
+    Index("ix_version_metrics_key_value", "key", "value", "version_id"),
+)
+
+version_params = Table(
+    "version_params",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=True),  # text form used by string comparisons
+    Column("value_num", Float, nullable=True),  # numeric form, set when the value is a number
+    Column("value_json", Text, nullable=False),  # exact value for reading back
+    Index("ix_version_params_key_num", "key", "value_num"),
+)
+
+version_tags = Table(
+    "version_tags",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+version_parents = Table(
+    "version_parents",
+    metadata,
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    # The reference is kept as text so lineage survives deletion of the parent version.
+    Column("parent_ref", String(200), nullable=False),
+    Column("parent_id", Id, ForeignKey("versions.id", ondelete="SET NULL"), nullable=True),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("model_id", Id, ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# The timeline: one row per change, written in the same transaction as the change.
+# Rows are kept when a model is deleted (model_name is denormalised for that reason).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("version", Integer, nullable=True),
+    Column("from_stage", String(32), nullable=True),
+    Column("to_stage", String(32), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("details", Text, nullable=False, default="{}"),
+    Index("ix_events_model_id", "model_name", "id"),
+)
