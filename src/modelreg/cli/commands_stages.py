@@ -1,0 +1,142 @@
+"""Commands that move or label versions: transitions, aliases, tags, the lifecycle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from modelreg.cli import output, views
+from modelreg.cli.parsing import parse_tags
+from modelreg.cli.state import JsonFlag, get_state
+from modelreg.domain.lifecycle import Lifecycle
+from modelreg.errors import InvalidArgument
+
+PANEL = "Stages and labels"
+Name = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
+Alias = Annotated[str, typer.Argument(help="Alias, e.g. champion.", show_default=False)]
+Ref = Annotated[
+    str, typer.Argument(help="NAME/3, NAME@stage, NAME@alias, or a bare model NAME.")
+]
+
+alias_app = typer.Typer(help="Point NAME@ALIAS at a version.", no_args_is_help=True)
+tag_app = typer.Typer(help="Set or remove tags on a model or a version.", no_args_is_help=True)
+lifecycle_app = typer.Typer(help="The registry's stages and allowed moves.", no_args_is_help=True)
+
+
+def transition(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="The version to move.", show_default=False)],
+    stage: Annotated[str, typer.Argument(help="Target stage.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why, for the history.")] = "",
+    json_flag: JsonFlag = False,
+) -> None:
+    """Move a version to another stage, as the lifecycle allows."""
+    state = get_state(ctx)
+    version = state.registry.transition(ref, stage, reason=reason)
+    if state.wants_json(json_flag):
+        output.print_json(version.to_dict())
+    else:
+        output.line(f"{version.ref} is now in {version.stage}")
+
+
+@alias_app.command("set")
+def alias_set(
+    ctx: typer.Context,
+    name: Name,
+    alias: Alias,
+    version: Annotated[int, typer.Argument(min=1, help="Version number.", show_default=False)],
+    json_flag: JsonFlag = False,
+) -> None:
+    """Point NAME@ALIAS at version VERSION (moving it if set elsewhere)."""
+    state = get_state(ctx)
+    target = state.registry.set_alias(name, alias, version)
+    if state.wants_json(json_flag):
+        output.print_json(target.to_dict())
+    else:
+        output.line(f"{name}@{alias} -> {target.ref}")
+
+
+@alias_app.command("rm")
+def alias_rm(ctx: typer.Context, name: Name, alias: Alias) -> None:
+    """Remove NAME@ALIAS."""
+    get_state(ctx).registry.delete_alias(name, alias)
+    output.line(f"removed {name}@{alias}")
+
+
+@tag_app.command("set")
+def tag_set(
+    ctx: typer.Context,
+    ref: Ref,
+    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs.", show_default=False)],
+) -> None:
+    """Set tags on a model (bare NAME) or a version."""
+    tags = parse_tags(pairs)
+    get_state(ctx).registry.set_tags(ref, tags)
+    output.line(f"tagged {ref}: {', '.join(tags)}")
+
+
+@tag_app.command("rm")
+def tag_rm(
+    ctx: typer.Context,
+    ref: Ref,
+    key: Annotated[str, typer.Argument(help="Tag key.", show_default=False)],
+) -> None:
+    """Remove one tag from a model (bare NAME) or a version."""
+    get_state(ctx).registry.delete_tag(ref, key)
+    output.line(f"removed tag {key} from {ref}")
+
+
+@lifecycle_app.command("show")
+def lifecycle_show(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
+    """Show the stages, allowed moves and exclusive stages."""
+    state = get_state(ctx)
+    lifecycle = state.registry.get_lifecycle()
+    if state.wants_json(json_flag):
+        output.print_json(lifecycle.to_dict())
+    else:
+        views.lifecycle(lifecycle)
+
+
+@lifecycle_app.command("set")
+def lifecycle_set(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSON with stages, initial, transitions and exclusive.", show_default=False
+        ),
+    ],
+    json_flag: JsonFlag = False,
+) -> None:
+    """Replace the lifecycle with one read from a JSON file."""
+    state = get_state(ctx)
+    lifecycle = state.registry.set_lifecycle(Lifecycle.from_dict(_read_json(file)))
+    if state.wants_json(json_flag):
+        output.print_json(lifecycle.to_dict())
+    else:
+        output.line(f"lifecycle set: {' -> '.join(lifecycle.stages)}")
+
+
+def _read_json(file: Path) -> object:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidArgument(f"cannot read {file}: {exc}") from None
+    try:
+        data: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    return data
+
+
+def register_commands(app: typer.Typer) -> None:
+    """Add this module's commands to the app."""
+    app.command(rich_help_panel=PANEL)(transition)
+    app.add_typer(alias_app, name="alias", rich_help_panel=PANEL)
+    app.add_typer(tag_app, name="tag", rich_help_panel=PANEL)
+    app.add_typer(lifecycle_app, name="lifecycle", rich_help_panel=PANEL)

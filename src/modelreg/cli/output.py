@@ -1,0 +1,145 @@
+"""Printing: JSON for scripts, Rich tables and lines for people, progress bars on stderr.
+
+Everything that comes from users (names, descriptions, tags) is printed as plain text,
+never parsed as Rich markup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from rich.console import Console, RenderableType
+from rich.filesize import decimal
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from modelreg.artifacts.hashing import Progress as ProgressCallback
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    stdout.out(json.dumps(data, indent=2), highlight=False)
+
+
+def print_page(items: Iterable[dict[str, Any]], next_page_token: str | None) -> None:
+    """A listing as ``{"items": [...], "next_page_token": ...}``."""
+    print_json({"items": list(items), "next_page_token": next_page_token})
+
+
+def line(text: str, style: str | None = None) -> None:
+    """A line of plain text on stdout."""
+    stdout.print(Text(text, style=style or ""), soft_wrap=True)
+
+
+def note(text: str) -> None:
+    """A hint for people on stderr, kept out of the way of piped output."""
+    stderr.print(Text(text, style="dim"), soft_wrap=True)
+
+
+def show(renderable: RenderableType) -> None:
+    """A table or other Rich renderable on stdout."""
+    stdout.print(renderable)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """A table with the house style; add rows of :func:`cell` values."""
+    grid = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
+    for column in columns:
+        grid.add_column(column)
+    return grid
+
+
+def cell(value: object) -> Text:
+    """A table cell: strings as given, other scalars as JSON, None as a dim dash."""
+    if value is None:
+        return Text("-", style="dim")
+    if isinstance(value, Text):
+        return value
+    if isinstance(value, datetime):
+        return Text(when(value))
+    if isinstance(value, str):
+        return Text(value)
+    return Text(json.dumps(value))
+
+
+def add_row(grid: Table, values: Sequence[object]) -> None:
+    grid.add_row(*(cell(v) for v in values))
+
+
+def when(value: datetime) -> str:
+    """A timestamp to the second."""
+    return value.isoformat(sep=" ", timespec="seconds")
+
+
+def size(n: int) -> str:
+    """A byte count for people (``1.2 MB``)."""
+    return decimal(n)
+
+
+def progress_enabled(json_output: bool) -> bool:
+    """Bars only for a person watching: not with --json, not when stderr is redirected."""
+    return not json_output and stderr.is_terminal
+
+
+@contextlib.contextmanager
+def transfer_progress(
+    description: str, total: int | None, *, enabled: bool
+) -> Iterator[ProgressCallback | None]:
+    """A byte progress bar on stderr; yields the callback the SDK calls, or None."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        yield advance
+
+
+class Serialisable(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=Serialisable)
+
+
+def listing(
+    items: list[S],
+    next_page_token: str | None,
+    *,
+    json_output: bool,
+    render: Callable[[list[S]], None],
+) -> None:
+    """A page of entities: JSON with its token, or a table plus a hint to the next page."""
+    if json_output:
+        print_page((item.to_dict() for item in items), next_page_token)
+        return
+    render(items)
+    if next_page_token is not None:
+        note(f"more: --page-token {next_page_token}")

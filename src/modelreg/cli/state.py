@@ -1,0 +1,83 @@
+"""What commands share: the global options, the lazily opened registry, option types
+several commands declare alike, paging and confirmation."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated, TypeVar
+
+import typer
+
+import modelreg
+from modelreg.domain.entities import Page
+from modelreg.embedded import EmbeddedRegistry
+from modelreg.errors import InvalidArgument
+
+T = TypeVar("T")
+
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
+]
+PageSize = Annotated[
+    int | None, typer.Option("--page-size", min=1, help="Items per page (default 100).")
+]
+PageToken = Annotated[
+    str | None, typer.Option("--page-token", help="Continue from a previous page's token.")
+]
+AllPages = Annotated[bool, typer.Option("--all", help="Follow page tokens to the end.")]
+OrderBy = Annotated[
+    list[str] | None,
+    typer.Option("--order-by", help="Sort key, '-' prefix for descending; repeatable."),
+]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+@dataclass
+class State:
+    """The global options; the registry is opened on first use and closed on exit."""
+
+    uri: str | None = None
+    artifacts: str | None = None
+    home: str | None = None
+    json: bool = False
+    _registry: EmbeddedRegistry | None = field(default=None, repr=False)
+
+    @property
+    def registry(self) -> EmbeddedRegistry:
+        if self._registry is None:
+            self._registry = modelreg.connect(self.uri, artifacts=self.artifacts, home=self.home)
+        return self._registry
+
+    def wants_json(self, flag: bool) -> bool:
+        """JSON output was asked for globally or after the command."""
+        return self.json or flag
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+
+def get_state(ctx: typer.Context) -> State:
+    """The State the app callback stored on the root context."""
+    state = ctx.find_root().obj
+    if not isinstance(state, State):
+        raise RuntimeError("modelreg commands must run through the modelreg app")
+    return state
+
+
+def collect(page: Page[T], all_pages: bool) -> tuple[list[T], str | None]:
+    """A page's items and next token, or every page's items when ``all_pages``."""
+    if all_pages:
+        return list(page.all()), None
+    return list(page.items), page.next_page_token
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before destroying something; scripts must say ``--yes`` explicitly."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidArgument(f"{question} Not asking without a terminal: pass --yes")
+    typer.confirm(question, abort=True)

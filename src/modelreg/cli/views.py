@@ -1,0 +1,167 @@
+"""How each registry entity looks in a terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from rich.text import Text
+
+from modelreg.cli import output
+from modelreg.domain.entities import (
+    Comparison,
+    GcReport,
+    HistoryEvent,
+    Model,
+    ModelVersion,
+    ValueDiff,
+    VerifyReport,
+)
+from modelreg.domain.lifecycle import Lifecycle
+
+
+def _pairs(mapping: Mapping[str, object]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in mapping.items())
+
+
+def models(items: Iterable[Model]) -> None:
+    grid = output.table("name", "latest", "holders", "aliases", "description")
+    for m in items:
+        output.add_row(
+            grid,
+            [m.name, m.latest_version, _pairs(m.stage_holders), _pairs(m.aliases), m.description],
+        )
+    output.show(grid)
+
+
+def model(m: Model) -> None:
+    grid = output.table("field", "value")
+    output.add_row(grid, ["name", m.name])
+    output.add_row(grid, ["description", m.description])
+    output.add_row(grid, ["latest", m.latest_version])
+    output.add_row(grid, ["holders", _pairs(m.stage_holders)])
+    output.add_row(grid, ["aliases", _pairs(m.aliases)])
+    output.add_row(grid, ["tags", _pairs(m.tags)])
+    output.add_row(grid, ["created", f"{output.when(m.created_at)} by {m.created_by}"])
+    output.add_row(grid, ["updated", output.when(m.updated_at)])
+    output.show(grid)
+
+
+def versions(items: Iterable[ModelVersion]) -> None:
+    grid = output.table("ref", "stage", "aliases", "size", "created", "by", "description")
+    for v in items:
+        output.add_row(
+            grid,
+            [
+                v.ref,
+                v.stage,
+                ", ".join(v.aliases),
+                output.size(v.size),
+                v.created_at,
+                v.created_by,
+                v.description,
+            ],
+        )
+    output.show(grid)
+
+
+def version(v: ModelVersion) -> None:
+    head = output.table("field", "value", title=v.ref)
+    output.add_row(head, ["stage", v.stage])
+    output.add_row(head, ["aliases", ", ".join(v.aliases)])
+    output.add_row(head, ["digest", v.manifest_digest])
+    output.add_row(head, ["size", f"{output.size(v.size)} in {len(v.files)} files"])
+    output.add_row(head, ["created", f"{output.when(v.created_at)} by {v.created_by}"])
+    output.add_row(head, ["stage since", v.stage_changed_at])
+    output.add_row(head, ["description", v.description])
+    output.show(head)
+
+    files = output.table("path", "size", "sha256", title="files")
+    for f in v.files:
+        output.add_row(files, [f.path, output.size(f.size), f.sha256])
+    output.show(files)
+
+    sections: list[tuple[str, Mapping[str, object]]] = [
+        ("metrics", v.metrics),
+        ("params", v.params),
+        ("lineage", {k: x for k, x in v.lineage.to_dict().items() if x not in (None, [])}),
+        ("tags", v.tags),
+    ]
+    for title, values in sections:
+        if not values:
+            continue
+        grid = output.table("key", "value", title=title)
+        for key, value in values.items():
+            shown = ", ".join(value) if isinstance(value, list) else value
+            output.add_row(grid, [key, shown])
+        output.show(grid)
+
+
+def _delta(diff: ValueDiff) -> Text:
+    if diff.delta is None:
+        return output.cell(None)
+    if diff.delta > 0:
+        return Text(f"+{diff.delta:.6g}", style="green")
+    if diff.delta < 0:
+        return Text(f"{diff.delta:.6g}", style="red")
+    return Text("0")
+
+
+def comparison(c: Comparison) -> None:
+    a, b = c.a.ref, c.b.ref
+    if c.metrics:
+        grid = output.table("metric", a, b, "delta", title="metrics")
+        for d in c.metrics:
+            grid.add_row(output.cell(d.key), output.cell(d.a), output.cell(d.b), _delta(d))
+        output.show(grid)
+    for title, key, diffs in (("params", "param", c.params), ("lineage", "field", c.lineage)):
+        changed = [d for d in diffs if d.a != d.b]
+        if not changed:
+            output.line(f"{title}: identical")
+            continue
+        grid = output.table(key, a, b, title=title)
+        for d in changed:
+            output.add_row(grid, [d.key, d.a, d.b])
+        output.show(grid)
+
+
+def history(events: Iterable[HistoryEvent]) -> None:
+    grid = output.table("at", "actor", "kind", "version", "from → to", "reason")
+    for e in events:
+        output.add_row(grid, [e.at, e.actor, e.kind, e.version, _move(e), e.reason])
+    output.show(grid)
+
+
+def _move(e: HistoryEvent) -> str:
+    if e.from_stage or e.to_stage:
+        return f"{e.from_stage or ''} → {e.to_stage or ''}".strip()
+    alias = e.details.get("alias")
+    return f"@{alias}" if isinstance(alias, str) else ""
+
+
+def verify_report(report: VerifyReport) -> None:
+    checked = f"checked {report.checked_blobs} blobs ({output.size(report.checked_bytes)})"
+    if report.ok:
+        output.line(f"{checked}: ok")
+        return
+    for p in report.problems:
+        users = ", ".join(p.referenced_by) or "nothing"
+        output.line(f"{p.sha256} {p.problem}: {p.detail} (referenced by {users})", style="red")
+    output.line(f"{checked}: {len(report.problems)} problem(s)")
+
+
+def gc_report(report: GcReport) -> None:
+    verb = "would delete" if report.dry_run else "deleted"
+    output.line(
+        f"{verb} {report.deleted_blobs} blobs ({output.size(report.deleted_bytes)}), "
+        f"kept {report.kept_recent} recent unreferenced blobs"
+    )
+
+
+def lifecycle(lc: Lifecycle) -> None:
+    grid = output.table("stage", "moves to", "exclusive", title="lifecycle")
+    for stage in lc.stages:
+        name = f"{stage} (initial)" if stage == lc.initial else stage
+        overflow = lc.exclusive.get(stage)
+        exclusive = f"yes, previous holder → {overflow}" if overflow else ""
+        output.add_row(grid, [name, ", ".join(lc.transitions.get(stage, ())), exclusive])
+    output.show(grid)

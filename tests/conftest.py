@@ -1,0 +1,123 @@
+"""Shared fixtures: one registry per test on every metadata backend.
+
+PostgreSQL comes from ``MODELREG_TEST_POSTGRES_URL`` (default: the local server). Without
+it the PostgreSQL half of the suite is skipped on a laptop, and fails when ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+import modelreg
+from modelreg.embedded import EmbeddedRegistry
+from modelreg.store import tables
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("MODELREG_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"PostgreSQL is required in CI: {reason}")
+    pytest.skip(f"PostgreSQL not reachable: {reason}")
+
+
+def _libpq(url: sa.URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh, migrated database for this test process; dropped at the end."""
+    admin = make_url(postgres_admin_url())
+    name = f"modelreg_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        with psycopg.connect(_libpq(admin), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        _unavailable(str(exc).strip())
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with psycopg.connect(_libpq(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _truncate(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        if sa.inspect(conn).has_table("models"):
+            names = ", ".join(t.name for t in tables.metadata.sorted_tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+    return str(request.param)
+
+
+@pytest.fixture
+def registry_uri(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A metadata URI for an empty registry on the test's backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'registry.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def make_registry(
+    registry_uri: str, tmp_path: Path
+) -> Iterator[Callable[..., EmbeddedRegistry]]:
+    """Open registries over the same metadata and blob store, as different users."""
+    opened: list[EmbeddedRegistry] = []
+
+    def make(user: str = "alice") -> EmbeddedRegistry:
+        reg = modelreg.connect(registry_uri, artifacts=tmp_path / "blobs", user=user)
+        opened.append(reg)
+        return reg
+
+    yield make
+    for reg in opened:
+        reg.close()
+
+
+@pytest.fixture
+def reg(make_registry: Callable[..., EmbeddedRegistry]) -> EmbeddedRegistry:
+    """An empty registry acting as 'alice'."""
+    return make_registry()
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Callable[..., Path]:
+    """Factory: a folder of small files whose content depends on ``seed``."""
+    counter = iter(range(1_000_000))
+
+    def make(seed: str = "", files: dict[str, bytes] | None = None) -> Path:
+        root = tmp_path / f"model-{next(counter)}"
+        content = files or {
+            "model.pkl": f"weights {seed}".encode(),
+            "config/params.json": f'{{"seed": "{seed}"}}'.encode(),
+        }
+        for rel, data in content.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        return root
+
+    return make

@@ -1,0 +1,131 @@
+"""Contract: pull verifies every byte, verify finds damage, gc collects only garbage."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from modelreg import errors
+from modelreg.artifacts.local import LocalArtifactStore
+from modelreg.embedded import EmbeddedRegistry
+
+
+def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
+    assert isinstance(reg.blobs, LocalArtifactStore)
+    return reg.blobs.path_of(sha256)
+
+
+def test_pull_round_trip(reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path) -> None:
+    files = {"model.pkl": os.urandom(3 * 1024 * 1024 + 7), "meta/a.json": b"{}", "e": b""}
+    reg.register("fraud", model_dir(files=files))
+    reg.transition("fraud/1", "staging")
+    dest = tmp_path / "out"
+    mv = reg.pull("fraud@staging", dest)
+    assert mv.ref == "fraud/1"
+    for rel, data in files.items():
+        assert (dest / rel).read_bytes() == data
+    assert sorted(p.name for p in dest.iterdir()) == ["e", "meta", "model.pkl"]
+
+
+def test_pull_detects_corruption_and_leaves_dest_alone(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    mv = reg.register("fraud", model_dir(files={"a.bin": b"good bytes", "b.bin": b"other"}))
+    damaged = next(f for f in mv.files if f.path == "b.bin")
+    path = blob_path(reg, damaged.sha256)
+    path.write_bytes(b"evil!")  # same length, different bytes
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "keep.txt").write_text("mine")
+    with pytest.raises(errors.IntegrityError, match="'b.bin' is corrupt") as info:
+        reg.pull("fraud/1", dest)
+    assert info.value.code == "INTEGRITY_ERROR"
+    assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]
+
+
+def test_pull_detects_truncation_and_missing_blob(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    mv = reg.register("fraud", model_dir(files={"a.bin": b"0123456789"}))
+    path = blob_path(reg, mv.files[0].sha256)
+    path.write_bytes(b"01234")
+    with pytest.raises(errors.IntegrityError, match="read 5 bytes"):
+        reg.pull("fraud/1", tmp_path / "out")
+    path.unlink()
+    with pytest.raises(errors.IntegrityError, match="missing"):
+        reg.pull("fraud/1", tmp_path / "out")
+
+
+def test_verify_reports_missing_and_corrupt(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+) -> None:
+    reg.register("fraud", model_dir(files={"a.bin": b"aaa", "b.bin": b"bbb", "c.bin": b"ccc"}))
+    reg.register("other", model_dir(files={"same.bin": b"bbb"}))
+    report = reg.verify()
+    assert report.ok
+    assert report.checked_blobs == 3
+    assert report.checked_bytes == 9
+    by_path = {f.path: f.sha256 for f in reg.get("fraud/1").files}
+    blob_path(reg, by_path["a.bin"]).unlink()
+    blob_path(reg, by_path["b.bin"]).write_bytes(b"bxb")
+    report = reg.verify()
+    assert not report.ok
+    problems = {(p.sha256, p.problem): p for p in report.problems}
+    assert set(problems) == {(by_path["a.bin"], "missing"), (by_path["b.bin"], "corrupt")}
+    assert problems[(by_path["b.bin"], "corrupt")].referenced_by == ("fraud/1", "other/1")
+    assert report.to_dict()["ok"] is False
+
+
+def test_gc_collects_only_old_unreferenced_blobs(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+) -> None:
+    keep = reg.register("fraud", model_dir(files={"keep.bin": b"keep"}))
+    gone = reg.register("fraud", model_dir(files={"gone.bin": b"gone"}))
+    reg.delete_version(gone.ref)
+    assert reg.gc("1h").deleted_blobs == 0  # too recent: could belong to an upload in flight
+    old = time.time() - 7200
+    for sha in (keep.files[0].sha256, gone.files[0].sha256):
+        os.utime(blob_path(reg, sha), (old, old))
+    dry = reg.gc("1h", dry_run=True)
+    assert (dry.deleted_blobs, dry.dry_run) == (1, True)
+    assert blob_path(reg, gone.files[0].sha256).exists()
+    report = reg.gc("1h")
+    assert (report.deleted_blobs, report.deleted_bytes) == (1, 4)
+    assert not blob_path(reg, gone.files[0].sha256).exists()
+    assert blob_path(reg, keep.files[0].sha256).exists()
+    assert reg.verify().ok
+
+
+def test_reupload_refreshes_an_old_blob_so_gc_spares_it(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+) -> None:
+    mv = reg.register("fraud", model_dir(files={"w.bin": b"weights"}))
+    reg.delete_version(mv.ref)
+    path = blob_path(reg, mv.files[0].sha256)
+    old = time.time() - 7200
+    os.utime(path, (old, old))
+    reg.register("fraud", model_dir(files={"w.bin": b"weights"}))
+    assert reg.gc("1h").deleted_blobs == 0
+    assert path.exists()
+
+
+@pytest.mark.parametrize("grace", ["-1h", "soon", "h", ""])
+def test_bad_grace(reg: EmbeddedRegistry, grace: str) -> None:
+    with pytest.raises(errors.InvalidArgument):
+        reg.gc(grace)
+
+
+def test_put_with_wrong_expectation_stores_nothing(reg: EmbeddedRegistry) -> None:
+    import io
+
+    with pytest.raises(errors.IntegrityError, match="expected 4"):
+        reg.blobs.put(io.BytesIO(b"abc"), expected_size=4)
+    with pytest.raises(errors.IntegrityError, match="expected"):
+        reg.blobs.put(io.BytesIO(b"abc"), expected_sha256="0" * 64)
+    assert list(reg.blobs.iter_blobs()) == []
+    assert isinstance(reg.blobs, LocalArtifactStore)
+    assert list((reg.blobs.root / "partial").iterdir()) == []

@@ -1,0 +1,92 @@
+"""Processes that crash mid-registration, and processes that register at the same time."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import modelreg
+from modelreg.embedded import EmbeddedRegistry
+
+pytestmark = pytest.mark.slow
+
+
+def _register_many(uri: str, artifacts: str, folder: str, count: int, worker: int) -> list[int]:
+    reg = modelreg.connect(uri, artifacts=artifacts, user=f"worker-{worker}")
+    try:
+        return [
+            reg.register("shared", folder, metrics={"worker": worker, "i": i}).version
+            for i in range(count)
+        ]
+    finally:
+        reg.close()
+
+
+def test_concurrent_processes_get_dense_unique_numbers(
+    registry_uri: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(os.urandom(256 * 1024))
+    workers, each = 4, 8
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(workers) as pool:
+        results = pool.starmap(
+            _register_many,
+            [(registry_uri, str(tmp_path / "blobs"), str(folder), each, w) for w in range(workers)],
+        )
+    numbers = sorted(n for chunk in results for n in chunk)
+    assert numbers == list(range(1, workers * each + 1))
+    reg = modelreg.connect(registry_uri, artifacts=tmp_path / "blobs")
+    try:
+        stored = [v.version for v in reg.list_versions("shared").all()]
+        assert sorted(stored) == numbers
+        registrations = [e for e in reg.history("shared").all() if e.kind == "version_registered"]
+        assert len(registrations) == workers * each
+        assert reg.verify().ok
+    finally:
+        reg.close()
+
+
+CRASH = textwrap.dedent(
+    """
+    import os, sys
+    import modelreg
+    from modelreg.service import registry
+
+    def crash(*args, **kwargs):
+        os._exit(17)  # the process dies inside the transaction, after the version row
+
+    registry.record = crash
+    reg = modelreg.connect(sys.argv[1], artifacts=sys.argv[2])
+    reg.register("fraud", sys.argv[3])
+    """
+)
+
+
+def test_crash_between_blob_write_and_commit_leaves_no_version(
+    reg: EmbeddedRegistry, registry_uri: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights that were stored")
+    reg.create_model("fraud")
+    child = subprocess.run(
+        [sys.executable, "-c", CRASH, registry_uri, str(tmp_path / "blobs"), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == 17, child.stderr
+    assert reg.search_versions().items == []
+    assert len(list(reg.blobs.iter_blobs())) == 1  # bytes are there, unreferenced
+    assert reg.verify().ok
+    assert reg.gc("0s").deleted_blobs == 1
+    assert reg.register("fraud", folder).version == 1
+    assert reg.verify().ok
