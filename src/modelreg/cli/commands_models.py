@@ -21,11 +21,9 @@ from modelreg.cli.state import (
 )
 
 PANEL = "Models"
-Name = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)]
 
-model_app = typer.Typer(
-    help="Show, update or delete one model.", no_args_is_help=True, rich_help_panel=PANEL
-)
+model_app = typer.Typer(help="Show, update or delete one model.", no_args_is_help=True)
 
 
 def models(
@@ -108,8 +106,7 @@ def model_delete(
     """Delete a model and all its versions (their blobs stay until `gc`)."""
     registry = get_state(ctx).registry
     model = registry.get_model(name)
-    count = "no versions" if model.latest_version is None else "all its versions"
-    confirm(f"Delete model {model.name} and {count}?", yes)
+    confirm(f"delete model {model.name} and all its versions", yes)
     registry.delete_model(name, force=force)
     output.line(f"deleted model {name}")
 
@@ -133,5 +130,5 @@ def register_commands(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command(rich_help_panel=PANEL)(models)
     app.command(rich_help_panel=PANEL)(create)
-    app.add_typer(model_app, name="model")
+    app.add_typer(model_app, name="model", rich_help_panel=PANEL)
     app.command(rich_help_panel=PANEL)(versions)

@@ -15,10 +15,17 @@ from modelreg.domain.lifecycle import Lifecycle
 from modelreg.errors import InvalidArgument
 
 PANEL = "Stages and labels"
-Name = Annotated[str, typer.Argument(help="Model name.", show_default=False)]
-Alias = Annotated[str, typer.Argument(help="Alias, e.g. champion.", show_default=False)]
+Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)]
+Alias = Annotated[
+    str, typer.Argument(metavar="ALIAS", help="Alias, e.g. champion.", show_default=False)
+]
 Ref = Annotated[
-    str, typer.Argument(help="NAME/3, NAME@stage, NAME@alias, or a bare model NAME.")
+    str,
+    typer.Argument(
+        metavar="REF",
+        help="NAME/3, NAME@stage, NAME@alias, or a bare model NAME.",
+        show_default=False,
+    ),
 ]
 
 alias_app = typer.Typer(help="Point NAME@ALIAS at a version.", no_args_is_help=True)
@@ -28,8 +35,12 @@ lifecycle_app = typer.Typer(help="The registry's stages and allowed moves.", no_
 
 def transition(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="The version to move.", show_default=False)],
-    stage: Annotated[str, typer.Argument(help="Target stage.", show_default=False)],
+    ref: Annotated[
+        str, typer.Argument(metavar="REF", help="The version to move.", show_default=False)
+    ],
+    stage: Annotated[
+        str, typer.Argument(metavar="STAGE", help="Target stage.", show_default=False)
+    ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why, for the history.")] = "",
     json_flag: JsonFlag = False,
 ) -> None:
@@ -47,7 +58,9 @@ def alias_set(
     ctx: typer.Context,
     name: Name,
     alias: Alias,
-    version: Annotated[int, typer.Argument(min=1, help="Version number.", show_default=False)],
+    version: Annotated[
+        int, typer.Argument(metavar="VERSION", min=1, help="Version number.", show_default=False)
+    ],
     json_flag: JsonFlag = False,
 ) -> None:
     """Point NAME@ALIAS at version VERSION (moving it if set elsewhere)."""
@@ -70,7 +83,9 @@ def alias_rm(ctx: typer.Context, name: Name, alias: Alias) -> None:
 def tag_set(
     ctx: typer.Context,
     ref: Ref,
-    pairs: Annotated[list[str], typer.Argument(help="KEY=VALUE pairs.", show_default=False)],
+    pairs: Annotated[
+        list[str], typer.Argument(metavar="KEY=VALUE", help="Tags to set.", show_default=False)
+    ],
 ) -> None:
     """Set tags on a model (bare NAME) or a version."""
     tags = parse_tags(pairs)
@@ -82,7 +97,7 @@ def tag_set(
 def tag_rm(
     ctx: typer.Context,
     ref: Ref,
-    key: Annotated[str, typer.Argument(help="Tag key.", show_default=False)],
+    key: Annotated[str, typer.Argument(metavar="KEY", help="Tag key.", show_default=False)],
 ) -> None:
     """Remove one tag from a model (bare NAME) or a version."""
     get_state(ctx).registry.delete_tag(ref, key)
@@ -106,7 +121,9 @@ def lifecycle_set(
     file: Annotated[
         Path,
         typer.Argument(
-            help="JSON with stages, initial, transitions and exclusive.", show_default=False
+            metavar="FILE",
+            help="JSON with stages, initial, transitions and exclusive.",
+            show_default=False,
         ),
     ],
     json_flag: JsonFlag = False,
@@ -117,7 +134,7 @@ def lifecycle_set(
     if state.wants_json(json_flag):
         output.print_json(lifecycle.to_dict())
     else:
-        output.line(f"lifecycle set: {' -> '.join(lifecycle.stages)}")
+        output.line(f"lifecycle set: stages {', '.join(lifecycle.stages)}")
 
 
 def _read_json(file: Path) -> object:

@@ -27,7 +27,9 @@ PANEL = "Versions"
 Ref = Annotated[
     str,
     typer.Argument(
-        help="NAME/3, NAME@production, NAME@champion or NAME@latest.", show_default=False
+        metavar="REF",
+        help="NAME/3, NAME@production, NAME@champion or NAME@latest.",
+        show_default=False,
     ),
 ]
 Pairs = list[str] | None
@@ -35,8 +37,10 @@ Pairs = list[str] | None
 
 def register(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
-    path: Annotated[Path, typer.Argument(help="A model file or folder.", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="A model file or folder.", show_default=False)
+    ],
     metric: Annotated[Pairs, typer.Option("--metric", "-m", help="KEY=NUMBER; repeatable.")] = None,
     param: Annotated[
         Pairs, typer.Option("--param", "-p", help="KEY=VALUE, JSON scalars typed; repeatable.")
@@ -72,7 +76,11 @@ def register(
         "framework": framework,
         "parents": parent or [],
     }
-    metrics, params, tags = parse_metrics(metric or []), parse_params(param or []), parse_tags(tag or [])
+    metrics, params, tags = (
+        parse_metrics(metric or []),
+        parse_params(param or []),
+        parse_tags(tag or []),
+    )
     registry = state.registry
     enabled = output.progress_enabled(json_output)
     total = sum(f.stat().st_size for _, f in list_tree(path)) if enabled else None
@@ -116,7 +124,9 @@ def resolve(ctx: typer.Context, ref: Ref, json_flag: JsonFlag = False) -> None:
 def describe(
     ctx: typer.Context,
     ref: Ref,
-    description: Annotated[str, typer.Argument(help="The new description.", show_default=False)],
+    description: Annotated[
+        str, typer.Argument(metavar="DESCRIPTION", help="The new description.", show_default=False)
+    ],
     json_flag: JsonFlag = False,
 ) -> None:
     """Change a version's description."""
@@ -132,7 +142,7 @@ def delete(ctx: typer.Context, ref: Ref, yes: Yes = False) -> None:
     """Delete a version; its number is never reused (its blobs stay until `gc`)."""
     registry = get_state(ctx).registry
     version = registry.get(ref)
-    confirm(f"Delete {version.ref} ({version.stage})?", yes)
+    confirm(f"delete {version.ref} ({version.stage})", yes)
     registry.delete_version(version.ref)
     output.line(f"deleted {version.ref}")
 
@@ -142,7 +152,9 @@ def search(
     filter: Annotated[
         str,
         typer.Argument(
-            help="e.g. \"metrics.auc >= 0.9 AND stage = 'staging'\".", show_default=False
+            metavar="FILTER",
+            help="e.g. \"metrics.auc >= 0.9 AND stage = 'staging'\".",
+            show_default=False,
         ),
     ],
     order_by: OrderBy = None,
@@ -162,8 +174,12 @@ def search(
 
 def compare(
     ctx: typer.Context,
-    ref_a: Annotated[str, typer.Argument(help="The baseline version.", show_default=False)],
-    ref_b: Annotated[str, typer.Argument(help="The version to compare.", show_default=False)],
+    ref_a: Annotated[
+        str, typer.Argument(metavar="REF_A", help="The baseline version.", show_default=False)
+    ],
+    ref_b: Annotated[
+        str, typer.Argument(metavar="REF_B", help="The version to compare.", show_default=False)
+    ],
     json_flag: JsonFlag = False,
 ) -> None:
     """Compare two versions: metrics with deltas (b - a), params and lineage."""
@@ -177,7 +193,7 @@ def compare(
 
 def history(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Model name.", show_default=False)],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)],
     version: Annotated[
         int | None, typer.Option("--version", min=1, help="Only this version's events.")
     ] = None,
@@ -188,9 +204,7 @@ def history(
 ) -> None:
     """A model's timeline: registrations, stage moves, aliases and edits, oldest first."""
     state = get_state(ctx)
-    page = state.registry.history(
-        name, version=version, page_size=page_size, page_token=page_token
-    )
+    page = state.registry.history(name, version=version, page_size=page_size, page_token=page_token)
     items, token = collect(page, all_pages)
     output.listing(items, token, json_output=state.wants_json(json_flag), render=views.history)
 

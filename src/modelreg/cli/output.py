@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
 from rich.console import Console, RenderableType
@@ -56,11 +56,13 @@ def show(renderable: RenderableType) -> None:
     stdout.print(renderable)
 
 
-def table(*columns: str, title: str | None = None) -> Table:
-    """A table with the house style; add rows of :func:`cell` values."""
+def table(*columns: str, title: str | None = None, no_wrap: Collection[str] = ()) -> Table:
+    """A table with the house style; add rows of :func:`cell` values. Columns named in
+    ``no_wrap`` keep their values on one line."""
     grid = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        grid.add_column(column)
+        # Fold rather than truncate: digests and refs must survive a narrow or piped output.
+        grid.add_column(column, overflow="fold", no_wrap=column in no_wrap)
     return grid
 
 
@@ -74,6 +76,8 @@ def cell(value: object) -> Text:
         return Text(when(value))
     if isinstance(value, str):
         return Text(value)
+    if isinstance(value, list | tuple):
+        return Text(", ".join(map(str, value))) if value else cell(None)
     return Text(json.dumps(value))
 
 
@@ -82,8 +86,10 @@ def add_row(grid: Table, values: Sequence[object]) -> None:
 
 
 def when(value: datetime) -> str:
-    """A timestamp to the second."""
-    return value.isoformat(sep=" ", timespec="seconds")
+    """A UTC timestamp to the second."""
+    if value.tzinfo is None:  # the store hands back UTC
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def size(n: int) -> str:

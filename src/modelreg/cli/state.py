@@ -74,10 +74,11 @@ def collect(page: Page[T], all_pages: bool) -> tuple[list[T], str | None]:
     return list(page.items), page.next_page_token
 
 
-def confirm(question: str, yes: bool) -> None:
-    """Ask before destroying something; scripts must say ``--yes`` explicitly."""
+def confirm(action: str, yes: bool) -> None:
+    """Ask before destroying something (``action`` like "delete fraud/3"); without a
+    terminal to ask on, scripts must pass ``--yes``."""
     if yes:
         return
     if not sys.stdin.isatty():
-        raise InvalidArgument(f"{question} Not asking without a terminal: pass --yes")
-    typer.confirm(question, abort=True)
+        raise InvalidArgument(f"will not {action} without confirmation: pass --yes")
+    typer.confirm(f"{action[:1].upper()}{action[1:]}?", abort=True)

@@ -47,7 +47,9 @@ def model(m: Model) -> None:
 
 
 def versions(items: Iterable[ModelVersion]) -> None:
-    grid = output.table("ref", "stage", "aliases", "size", "created", "by", "description")
+    grid = output.table(
+        "ref", "stage", "aliases", "size", "created", "by", "description", no_wrap=("created",)
+    )
     for v in items:
         output.add_row(
             grid,
@@ -91,8 +93,7 @@ def version(v: ModelVersion) -> None:
             continue
         grid = output.table("key", "value", title=title)
         for key, value in values.items():
-            shown = ", ".join(value) if isinstance(value, list) else value
-            output.add_row(grid, [key, shown])
+            output.add_row(grid, [key, value])
         output.show(grid)
 
 
@@ -125,7 +126,9 @@ def comparison(c: Comparison) -> None:
 
 
 def history(events: Iterable[HistoryEvent]) -> None:
-    grid = output.table("at", "actor", "kind", "version", "from → to", "reason")
+    grid = output.table(
+        "at", "actor", "kind", "version", "from → to", "reason", no_wrap=("at", "kind")
+    )
     for e in events:
         output.add_row(grid, [e.at, e.actor, e.kind, e.version, _move(e), e.reason])
     output.show(grid)

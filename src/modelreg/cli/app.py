@@ -1,0 +1,76 @@
+"""The ``modelreg`` application: global options, command registration and the one place
+where registry errors become an exit status."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from modelreg.cli import commands_models, commands_stages, commands_storage, commands_versions
+from modelreg.cli.state import State
+from modelreg.errors import ModelregError
+
+app = typer.Typer(
+    name="modelreg",
+    help="A model registry: immutable verified versions, lifecycle stages, lineage and search.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    uri: Annotated[
+        str | None,
+        typer.Option(
+            "--uri",
+            envvar="MODELREG_URI",
+            help="Metadata database (sqlite:///… or postgresql://…); default: in --home.",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            envvar="MODELREG_ARTIFACTS",
+            help="Blob store folder; default: blobs/ in --home.",
+            show_default=False,
+        ),
+    ] = None,
+    home: Annotated[
+        str | None,
+        typer.Option(
+            "--home",
+            envvar="MODELREG_HOME",
+            help="Folder of the embedded registry; default: ~/.modelreg.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Machine-readable JSON output for every command.")
+    ] = False,
+) -> None:
+    """Keep the global options; the registry opens only when a command needs it."""
+    state = State(uri=uri, artifacts=artifacts, home=home, json=json_output)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+for module in (commands_models, commands_versions, commands_stages, commands_storage):
+    module.register_commands(app)
+
+
+def main() -> None:
+    """Run the CLI: registry errors print one ``error CODE: message`` line and exit 1."""
+    try:
+        app()
+    except ModelregError as exc:
+        message = " ".join(exc.message.split())
+        sys.stderr.write(f"error {exc.code}: {message}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,96 @@
+"""Streaming hash-while-copy and the local content-addressed store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from modelreg import errors
+from modelreg.artifacts import hashing
+from modelreg.artifacts.local import LocalArtifactStore
+
+
+class Trickle:
+    """A stream that returns at most ``step`` bytes per read, like a socket."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data = data
+        self.step = step
+        self.pos = 0
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        n = min(self.step, len(buffer), len(self.data) - self.pos)
+        buffer[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("size", [0, 1, hashing.CHUNK_SIZE - 1, hashing.CHUNK_SIZE, 3 * hashing.CHUNK_SIZE + 5])
+def test_copy_and_hash(size: int) -> None:
+    data = os.urandom(size)
+    out = io.BytesIO()
+    seen: list[int] = []
+    digest = hashing.copy_and_hash(Trickle(data, 100_003), out, progress=seen.append)
+    assert digest == hashing.Digest(hashlib.sha256(data).hexdigest(), size)
+    assert out.getvalue() == data
+    assert sum(seen) == size
+
+
+def test_more_buffers_than_chunks_keeps_order() -> None:
+    data = os.urandom(hashing.CHUNK_SIZE * (hashing.BUFFERS * 2 + 1))
+    out = io.BytesIO()
+    hashing.copy_and_hash(io.BytesIO(data), out)
+    assert out.getvalue() == data
+
+
+def test_max_size() -> None:
+    with pytest.raises(hashing.TooLarge):
+        hashing.copy_and_hash(io.BytesIO(b"x" * 10), io.BytesIO(), max_size=9)
+
+
+def test_store_layout_and_dedup(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "blobs", fsync=False)
+    digest = store.put(io.BytesIO(b"hello"))
+    sha = hashlib.sha256(b"hello").hexdigest()
+    assert digest.sha256 == sha
+    assert store.path_of(sha) == tmp_path / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha
+    assert store.put(io.BytesIO(b"hello"), expected_sha256=sha, expected_size=5) == digest
+    assert [b.sha256 for b in store.iter_blobs()] == [sha]
+    stat = store.stat(sha)
+    assert stat is not None and stat.size == 5
+    with store.open(sha) as fh:
+        assert fh.read() == b"hello"
+    store.delete(sha)
+    store.delete(sha)
+    assert store.stat(sha) is None
+    with pytest.raises(errors.NotFound):
+        store.open(sha)
+    with pytest.raises(errors.InvalidArgument):
+        store.path_of("../../etc/passwd")
+
+
+def test_partial_uploads_are_cleaned_after_the_grace_period(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "blobs")
+    partial = tmp_path / "blobs" / "partial" / "abandoned.part"
+    partial.write_bytes(b"half")
+    assert store.cleanup_partial(time.time() - 3600) == 0
+    old = time.time() - 7200
+    os.utime(partial, (old, old))
+    assert store.cleanup_partial(time.time() - 3600) == 1
+    assert not partial.exists()
+
+
+def test_failed_source_leaves_no_partial_file(tmp_path: Path) -> None:
+    class Broken:
+        def readinto(self, buffer: bytearray | memoryview) -> int:
+            raise OSError("disk went away")
+
+    store = LocalArtifactStore(tmp_path / "blobs")
+    with pytest.raises(errors.StorageError, match="disk went away"):
+        store.put(Broken())
+    assert list((tmp_path / "blobs" / "partial").iterdir()) == []
