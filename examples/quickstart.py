@@ -100,7 +100,7 @@ def main() -> None:
 
         dest = Path(tmp) / "pulled"
         reg.pull(f"{MODEL}@production", dest)  # raises IntegrityError on any mismatch
-        model = pickle.loads((dest / "model.pkl").read_bytes())  # noqa: S301 - our own bytes
+        model = pickle.loads((dest / "model.pkl").read_bytes())
         accuracy = float(model.score(data.data, data.target))
         print(f"pulled {production.ref} verified; accuracy on the full data set: {accuracy:.4f}")
     reg.close()

@@ -81,9 +81,7 @@ def registry_uri(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture
-def make_registry(
-    registry_uri: str, tmp_path: Path
-) -> Iterator[Callable[..., EmbeddedRegistry]]:
+def make_registry(registry_uri: str, tmp_path: Path) -> Iterator[Callable[..., EmbeddedRegistry]]:
     """Open registries over the same metadata and blob store, as different users."""
     opened: list[EmbeddedRegistry] = []
 

@@ -19,7 +19,9 @@ def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
     return reg.blobs.path_of(sha256)
 
 
-def test_pull_round_trip(reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path) -> None:
+def test_pull_round_trip(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+) -> None:
     files = {"model.pkl": os.urandom(3 * 1024 * 1024 + 7), "meta/a.json": b"{}", "e": b""}
     reg.register("fraud", model_dir(files=files))
     reg.transition("fraud/1", "staging")
@@ -41,7 +43,7 @@ def test_pull_detects_corruption_and_leaves_dest_alone(
     dest = tmp_path / "out"
     dest.mkdir()
     (dest / "keep.txt").write_text("mine")
-    with pytest.raises(errors.IntegrityError, match="'b.bin' is corrupt") as info:
+    with pytest.raises(errors.IntegrityError, match=r"'b\.bin' is corrupt") as info:
         reg.pull("fraud/1", dest)
     assert info.value.code == "INTEGRITY_ERROR"
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt"]

@@ -28,9 +28,7 @@ def _register_many(uri: str, artifacts: str, folder: str, count: int, worker: in
         reg.close()
 
 
-def test_concurrent_processes_get_dense_unique_numbers(
-    registry_uri: str, tmp_path: Path
-) -> None:
+def test_concurrent_processes_get_dense_unique_numbers(registry_uri: str, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "w.bin").write_bytes(os.urandom(256 * 1024))

@@ -30,7 +30,9 @@ class Trickle:
         return n
 
 
-@pytest.mark.parametrize("size", [0, 1, hashing.CHUNK_SIZE - 1, hashing.CHUNK_SIZE, 3 * hashing.CHUNK_SIZE + 5])
+@pytest.mark.parametrize(
+    "size", [0, 1, hashing.CHUNK_SIZE - 1, hashing.CHUNK_SIZE, 3 * hashing.CHUNK_SIZE + 5]
+)
 def test_copy_and_hash(size: int) -> None:
     data = os.urandom(size)
     out = io.BytesIO()
@@ -62,7 +64,8 @@ def test_store_layout_and_dedup(tmp_path: Path) -> None:
     assert store.put(io.BytesIO(b"hello"), expected_sha256=sha, expected_size=5) == digest
     assert [b.sha256 for b in store.iter_blobs()] == [sha]
     stat = store.stat(sha)
-    assert stat is not None and stat.size == 5
+    assert stat is not None
+    assert stat.size == 5
     with store.open(sha) as fh:
         assert fh.read() == b"hello"
     store.delete(sha)

@@ -71,10 +71,16 @@ def test_issue_example(populated: EmbeddedRegistry) -> None:
         ("name LIKE 'FRAUD%'", []),
         ("run_id = 'run-churn-4'", ["churn/1"]),
         ("version IN (2) AND stage != 'production'", ["churn/2"]),
-        ("(name = 'churn' OR name = 'fraud-wire') AND metrics.auc > 0.5", ["churn/1", "fraud-wire/1"]),
+        (
+            "(name = 'churn' OR name = 'fraud-wire') AND metrics.auc > 0.5",
+            ["churn/1", "fraud-wire/1"],
+        ),
         ("tags.missing IS NOT NULL", []),
         ("size = 7", ["churn/2", "churn/1", "fraud-cards/2", "fraud-cards/1", "fraud-wire/1"]),
-        ("created_at > '2000-01-01T00:00:00'", ["churn/2", "churn/1", "fraud-cards/2", "fraud-cards/1", "fraud-wire/1"]),
+        (
+            "created_at > '2000-01-01T00:00:00'",
+            ["churn/2", "churn/1", "fraud-cards/2", "fraud-cards/1", "fraud-wire/1"],
+        ),
     ],
 )
 def test_filters(populated: EmbeddedRegistry, query: str, expected: list[str]) -> None:
@@ -94,7 +100,14 @@ def test_order_by_metric_with_missing_values_last(populated: EmbeddedRegistry) -
 
 @pytest.mark.parametrize(
     "order",
-    [["-metrics.auc"], ["metrics.auc"], ["name", "-version"], ["params.depth", "name"], ["-created_at"], ["tags.team", "-version"]],
+    [
+        ["-metrics.auc"],
+        ["metrics.auc"],
+        ["name", "-version"],
+        ["params.depth", "name"],
+        ["-created_at"],
+        ["tags.team", "-version"],
+    ],
 )
 def test_paging_visits_every_row_once(populated: EmbeddedRegistry, order: list[str]) -> None:
     whole = refs(populated, None, order_by=order)

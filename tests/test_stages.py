@@ -47,8 +47,11 @@ def test_production_is_exclusive_and_displaces_the_holder(three: EmbeddedRegistr
         for e in three.history("fraud").all()
         if e.kind == "stage_changed"
     ]
-    assert moves[-2:] == [(1, "production", "archived", "alice"), (3, "staging", "production", "alice")]
-    displaced = [e for e in three.history("fraud").all() if e.to_stage == "archived"][0]
+    assert moves[-2:] == [
+        (1, "production", "archived", "alice"),
+        (3, "staging", "production", "alice"),
+    ]
+    displaced = next(e for e in three.history("fraud").all() if e.to_stage == "archived")
     assert displaced.reason == "replaced in production by fraud/3"
 
 
@@ -72,7 +75,7 @@ def test_transition_records_who_when_why(
     bob = make_registry("bob")
     alice.register("fraud", model_dir("a"))
     moved = bob.transition("fraud/1", "staging", reason="ready for shadow traffic")
-    event = [e for e in alice.history("fraud").all() if e.kind == "stage_changed"][0]
+    event = next(e for e in alice.history("fraud").all() if e.kind == "stage_changed")
     assert (event.actor, event.from_stage, event.to_stage) == ("bob", "development", "staging")
     assert event.reason == "ready for shadow traffic"
     assert event.at == moved.stage_changed_at
@@ -97,7 +100,9 @@ def test_unknown_stage_version_and_model(three: EmbeddedRegistry) -> None:
     assert [e.kind for e in three.history("fraud").all()].count("stage_changed") == 0
 
 
-@pytest.mark.parametrize("ref", ["fraud", "fraud/0", "fraud/x", "fraud@", "@prod", "a/b/c", "f@a@b"])
+@pytest.mark.parametrize(
+    "ref", ["fraud", "fraud/0", "fraud/x", "fraud@", "@prod", "a/b/c", "f@a@b"]
+)
 def test_malformed_references(three: EmbeddedRegistry, ref: str) -> None:
     with pytest.raises(errors.InvalidReference):
         three.get(ref)

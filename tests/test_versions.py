@@ -127,7 +127,12 @@ def test_editable_fields_change_and_are_recorded(
     assert after.manifest_digest == mv.manifest_digest
     assert after.files == mv.files
     kinds = [e.kind for e in reg.history("fraud", version=1).all()]
-    assert kinds == ["version_registered", "version_tags_set", "version_tag_deleted", "version_updated"]
+    assert kinds == [
+        "version_registered",
+        "version_tags_set",
+        "version_tag_deleted",
+        "version_updated",
+    ]
 
 
 def test_the_sdk_offers_no_way_to_change_an_artifact(reg: EmbeddedRegistry) -> None:
@@ -235,4 +240,3 @@ def test_identical_files_are_stored_once(
     reg.register("fraud", model_dir(files={"a.bin": b"same", "b.bin": b"same"}))
     reg.register("other", model_dir(files={"c.bin": b"same"}))
     assert len(list(reg.blobs.iter_blobs())) == 1
-

@@ -1,9 +1,9 @@
 """modelreg: a model registry with immutable, verified versions, stages and lineage.
 
-    import modelreg
-    reg = modelreg.connect()            # embedded: SQLite + blobs under MODELREG_HOME
-    mv = reg.register("fraud", "model_dir/", metrics={"auc": 0.93})
-    reg.transition(mv.ref, "staging")
+import modelreg
+reg = modelreg.connect()            # embedded: SQLite + blobs under MODELREG_HOME
+mv = reg.register("fraud", "model_dir/", metrics={"auc": 0.93})
+reg.transition(mv.ref, "staging")
 """
 
 from __future__ import annotations

@@ -50,7 +50,9 @@ def _seconds(name: str, value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise InvalidArgument(f"{PREFIX}{name} must be a number of seconds, not {value!r}") from None
+        raise InvalidArgument(
+            f"{PREFIX}{name} must be a number of seconds, not {value!r}"
+        ) from None
     if number <= 0:
         raise InvalidArgument(f"{PREFIX}{name} must be positive, not {value!r}")
     return number
@@ -137,8 +139,6 @@ class Config:
         for key, value in overrides.items():
             if value is not None:
                 env[PREFIX + key.upper()] = str(value)
-        values = {
-            s.name.lower(): s.cast(s.name, setting_value(s.name, env)) for s in SETTINGS
-        }
+        values = {s.name.lower(): s.cast(s.name, setting_value(s.name, env)) for s in SETTINGS}
         values["home"] = Path(values["home"]).expanduser()
         return cls(**values)

@@ -29,7 +29,9 @@ def test_parse_ref(text: str, ref: Ref) -> None:
     assert str(parse_ref(str(ref))) == str(ref)
 
 
-@pytest.mark.parametrize("text", ["fraud", "fraud/", "fraud/-1", "fraud/1.5", "/1", "@x", "a@b/c", 7])
+@pytest.mark.parametrize(
+    "text", ["fraud", "fraud/", "fraud/-1", "fraud/1.5", "/1", "@x", "a@b/c", 7]
+)
 def test_bad_refs(text: object) -> None:
     with pytest.raises(errors.InvalidReference):
         parse_ref(text)
@@ -55,7 +57,8 @@ def test_safe_paths(path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["", "/abs", "../up", "a/../b", "a/./b", "a//b", "a/", "c:/x", "a\\b", "a\tb", "x" * 1025]
+    "path",
+    ["", "/abs", "../up", "a/../b", "a/./b", "a//b", "a/", "c:/x", "a\\b", "a\tb", "x" * 1025],
 )
 def test_unsafe_paths(path: str) -> None:
     with pytest.raises(errors.InvalidPath):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from modelreg.artifacts.hashing import Digest, Progress, Readable
 
@@ -46,7 +47,7 @@ class ArtifactStore(Protocol):
         """The blob's stat, or None if it is not stored."""
         ...
 
-    def open(self, sha256: str) -> BinaryIO:
+    def open(self, sha256: str) -> io.RawIOBase:
         """Open a blob for reading; NotFound if absent. The caller verifies what it reads."""
         ...
 

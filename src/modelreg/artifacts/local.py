@@ -7,11 +7,11 @@ digest is known (and matches the expected one), so a blob path never holds parti
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from modelreg.artifacts.base import BlobStat
 from modelreg.artifacts.hashing import Digest, Progress, Readable, copy_and_hash
@@ -94,7 +94,7 @@ class LocalArtifactStore:
             raise StorageError(f"cannot stat blob {sha256}: {exc}") from exc
         return BlobStat(sha256=sha256, size=st.st_size, mtime=st.st_mtime)
 
-    def open(self, sha256: str) -> BinaryIO:
+    def open(self, sha256: str) -> io.RawIOBase:
         try:
             return open(self.path_of(sha256), "rb", buffering=0)
         except FileNotFoundError as exc:
@@ -141,4 +141,3 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

@@ -51,13 +51,14 @@ class Lifecycle:
                 raise InvalidArgument(f"stage {source!r} cannot transition to itself")
         for stage, overflow in self.exclusive.items():
             if stage not in known or overflow not in known:
-                raise InvalidArgument(f"exclusive rule {stage!r} -> {overflow!r} names unknown stage")
+                raise InvalidArgument(
+                    f"exclusive rule {stage!r} -> {overflow!r} names unknown stage"
+                )
             if stage == overflow:
                 raise InvalidArgument(f"exclusive stage {stage!r} cannot overflow into itself")
             if overflow in self.exclusive:
                 raise InvalidArgument(
-                    f"exclusive stage {stage!r} overflows into {overflow!r}, "
-                    "which is exclusive too"
+                    f"exclusive stage {stage!r} overflows into {overflow!r}, which is exclusive too"
                 )
 
     def check_stage(self, stage: str) -> str:

@@ -47,7 +47,9 @@ def validate_relpath(path: object) -> str:
 def validate_digest(digest: object) -> str:
     """Return a lowercase hex SHA-256 digest, or raise InvalidArgument."""
     if not isinstance(digest, str) or not _HEX64.match(digest):
-        raise InvalidArgument(f"invalid SHA-256 digest {digest!r}: expected 64 lowercase hex digits")
+        raise InvalidArgument(
+            f"invalid SHA-256 digest {digest!r}: expected 64 lowercase hex digits"
+        )
     return digest
 
 
@@ -85,7 +87,9 @@ class Manifest:
                 raise InvalidPath(f"duplicate artifact path {entry.path!r}", path=entry.path)
             seen.add(key)
         folders = {p.rsplit("/", 1)[0] for p in seen if "/" in p}
-        parents = {"/".join(f.split("/")[: i + 1]) for f in folders for i in range(f.count("/") + 1)}
+        parents = {
+            "/".join(f.split("/")[: i + 1]) for f in folders for i in range(f.count("/") + 1)
+        }
         clash = seen & parents
         if clash:
             path = sorted(clash)[0]

@@ -31,7 +31,12 @@ from modelreg.domain.entities import (
 from modelreg.domain.filters import parse_filter, parse_order_by
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry, Manifest
-from modelreg.domain.names import validate_alias, validate_key, validate_model_name, validate_tag_value
+from modelreg.domain.names import (
+    validate_alias,
+    validate_key,
+    validate_model_name,
+    validate_tag_value,
+)
 from modelreg.domain.refs import LATEST, Ref, parse_ref, version_ref
 from modelreg.errors import (
     AlreadyExists,
@@ -86,9 +91,7 @@ class RegistryService:
         with self.db.read() as conn:
             return self._model(conn, name)
 
-    def update_model(
-        self, actor: Principal, name: str, *, description: str | None = None
-    ) -> Model:
+    def update_model(self, actor: Principal, name: str, *, description: str | None = None) -> Model:
         """Change a model's description."""
         validate_model_name(name)
         if description is None:
@@ -451,7 +454,9 @@ class RegistryService:
             conn.execute(sa.update(t.versions).values(exclusive_stage=None))
             if exclusive:
                 conn.execute(
-                    sa.update(t.versions).where(v.stage.in_(exclusive)).values(exclusive_stage=v.stage)
+                    sa.update(t.versions)
+                    .where(v.stage.in_(exclusive))
+                    .values(exclusive_stage=v.stage)
                 )
             _upsert_setting(conn, q.LIFECYCLE_KEY, lifecycle.to_json())
             record(
@@ -574,7 +579,9 @@ class RegistryService:
                 actor, name, version=version, page_size=page_size, page_token=next_token
             )
 
-        return Page(items=[to_event(r) for r in rows[:size]], next_page_token=token, fetch_next=more)
+        return Page(
+            items=[to_event(r) for r in rows[:size]], next_page_token=token, fetch_next=more
+        )
 
     def compare(self, actor: Principal, a: str, b: str) -> Comparison:
         """Two versions side by side; metric deltas are ``b - a``."""
@@ -699,9 +706,7 @@ class RegistryService:
             sa.insert(table), [{owner: owner_id, "key": k, "value": v} for k, v in tags.items()]
         )
 
-    def _tag_owner(
-        self, conn: Connection, ref: str
-    ) -> tuple[sa.Table, str, int, str, int | None]:
+    def _tag_owner(self, conn: Connection, ref: str) -> tuple[sa.Table, str, int, str, int | None]:
         if isinstance(ref, str) and "/" not in ref and "@" not in ref:
             validate_model_name(ref)
             model = q.model_row(conn, ref, lock=True)

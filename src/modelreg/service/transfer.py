@@ -170,7 +170,9 @@ def verify(db: Database, blobs: ArtifactStore, progress: Progress | None = None)
             with blobs.open(sha) as src:
                 actual = hash_stream(src, progress)
         except NotFound:
-            return BlobProblem(sha, "missing", "blob vanished during verify", tuple(_users(refs, sha)))
+            return BlobProblem(
+                sha, "missing", "blob vanished during verify", tuple(_users(refs, sha))
+            )
         if actual.sha256 != sha:
             return BlobProblem(
                 sha, "corrupt", f"content hashes to {actual.sha256}", tuple(_users(refs, sha))
@@ -222,7 +224,9 @@ def gc(
     if not dry_run:
         with contextlib.suppress(StorageError):
             blobs.cleanup_partial(cutoff)
-    return GcReport(deleted_blobs=deleted, deleted_bytes=deleted_bytes, kept_recent=kept, dry_run=dry_run)
+    return GcReport(
+        deleted_blobs=deleted, deleted_bytes=deleted_bytes, kept_recent=kept, dry_run=dry_run
+    )
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -232,7 +236,7 @@ def parse_duration(text: str | float | int) -> float:
     else:
         raw = str(text).strip().lower()
         units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-        factor = units.get(raw[-1:], None)
+        factor = units.get(raw[-1:])
         number = raw[:-1] if factor else raw
         try:
             seconds = float(number) * (factor or 1)

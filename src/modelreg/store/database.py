@@ -95,9 +95,13 @@ class Database:
         except sa.exc.IntegrityError as exc:
             # Reached only when a concurrent writer won a race the service layer's checks
             # could not see; the transaction was rolled back, so nothing is half-written.
-            raise Conflict(f"concurrent change conflicted, nothing was written: {exc.orig}") from exc
+            raise Conflict(
+                f"concurrent change conflicted, nothing was written: {exc.orig}"
+            ) from exc
         except (DBAPIError, SQLAlchemyError) as exc:
-            raise StorageError(f"metadata database {self.safe_url} failed: {_first_line(exc)}") from exc
+            raise StorageError(
+                f"metadata database {self.safe_url} failed: {_first_line(exc)}"
+            ) from exc
 
     def upgrade(self) -> None:
         """Apply pending migrations; cheap when the schema is already current."""
@@ -128,7 +132,9 @@ class Database:
                 try:
                     yield conn
                 finally:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                    conn.execute(
+                        sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK}
+                    )
                     conn.commit()
             return
         import fcntl

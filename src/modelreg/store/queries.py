@@ -186,8 +186,10 @@ def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
     ):
         tags[model_id][key] = value
     latest = dict(
-        conn.execute(  # type: ignore[arg-type]
-            sa.select(v.model_id, sa.func.max(v.version)).where(v.model_id.in_(ids)).group_by(v.model_id)
+        conn.execute(
+            sa.select(v.model_id, sa.func.max(v.version))
+            .where(v.model_id.in_(ids))
+            .group_by(v.model_id)
         ).all()
     )
     holders: dict[int, dict[str, int]] = defaultdict(dict)

@@ -144,7 +144,9 @@ class _Compiler:
             return column.is_not(None) if node.negated else column.is_(None)
         if isinstance(node, Like):
             if spec.kind != "str":
-                raise InvalidFilter(f"LIKE needs a text field, '{node.field.key}' is not", node.position)
+                raise InvalidFilter(
+                    f"LIKE needs a text field, '{node.field.key}' is not", node.position
+                )
             return _like(column, node)
         if isinstance(node, In):
             values = [_coerce(spec.kind, v, node.field) for v in node.values]
@@ -195,7 +197,9 @@ def _keyed_table(namespace: str, target: Target) -> tuple[sa.Table, str]:
     return table[namespace], "version_id"
 
 
-def _keyed_column(field: Field, table: sa.Table, values: Sequence[Value]) -> tuple[Column, list[Any]]:
+def _keyed_column(
+    field: Field, table: sa.Table, values: Sequence[Value]
+) -> tuple[Column, list[Any]]:
     numeric = [isinstance(v, int | float) and not isinstance(v, bool) for v in values]
     if field.namespace == "metrics":
         if not all(numeric):
@@ -225,7 +229,9 @@ def _coerce(kind: str, value: Value, field: Field) -> Any:
         return value
     if kind == "time":
         if not isinstance(value, str):
-            raise InvalidFilter(f"'{field.key}' is compared with an ISO 8601 time string", field.position)
+            raise InvalidFilter(
+                f"'{field.key}' is compared with an ISO 8601 time string", field.position
+            )
         try:
             moment = datetime.fromisoformat(value)
         except ValueError:
@@ -264,10 +270,12 @@ class SortColumn:
     descending: bool
 
 
-def version_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.Table, Column]]]:
+def version_sort(
+    keys: Sequence[OrderKey],
+) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
     """ORDER BY terms for versions plus the outer joins that metric/param keys need."""
     columns: list[SortColumn] = []
-    joins: list[tuple[sa.Table, Column]] = []
+    joins: list[tuple[sa.FromClause, Column]] = []
     for index, key in enumerate(keys):
         field = key.field
         if field.namespace == "attr":
@@ -289,10 +297,10 @@ def version_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple
     return columns, joins
 
 
-def model_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.Table, Column]]]:
+def model_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
     """ORDER BY terms for models plus the outer joins that tag keys need."""
     columns: list[SortColumn] = []
-    joins: list[tuple[sa.Table, Column]] = []
+    joins: list[tuple[sa.FromClause, Column]] = []
     for index, key in enumerate(keys):
         field = key.field
         if field.namespace == "attr":
@@ -363,8 +371,10 @@ def check_page_size(page_size: int | None) -> int:
     """Validate a page size; None means the default."""
     if page_size is None:
         return DEFAULT_PAGE_SIZE
-    if isinstance(page_size, bool) or not isinstance(page_size, int) or not (
-        1 <= page_size <= MAX_PAGE_SIZE
+    if (
+        isinstance(page_size, bool)
+        or not isinstance(page_size, int)
+        or not (1 <= page_size <= MAX_PAGE_SIZE)
     ):
         raise InvalidArgument(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size!r}")
     return page_size
