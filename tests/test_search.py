@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 
 import pytest
 
@@ -183,3 +185,14 @@ def test_list_versions(populated: EmbeddedRegistry) -> None:
     assert [v.version for v in populated.list_versions("churn")] == [2, 1]
     with pytest.raises(errors.NotFound):
         populated.list_versions("ghost")
+
+
+def test_hand_made_token_with_wrong_types_is_refused(populated: EmbeddedRegistry) -> None:
+    page = populated.search_versions(order_by=["-metrics.auc"], page_size=1)
+    assert page.next_page_token is not None
+    padded = page.next_page_token + "=" * (-len(page.next_page_token) % 4)
+    data = json.loads(base64.urlsafe_b64decode(padded))
+    data["v"] = ["not a number" for _ in data["v"]]
+    forged = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+    with pytest.raises(errors.InvalidArgument, match="page token"):
+        populated.search_versions(order_by=["-metrics.auc"], page_size=1, page_token=forged)

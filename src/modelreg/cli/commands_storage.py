@@ -42,7 +42,8 @@ def pull(
     if json_output:
         output.print_json(version.to_dict())
     else:
-        output.line(f"pulled {version.ref} to {dest} ({len(version.files)} files, verified)")
+        files = output.count(len(version.files), "file")
+        output.line(f"pulled {version.ref} to {dest} ({files}, verified)")
 
 
 def verify(ctx: typer.Context, json_flag: JsonFlag = False) -> None:

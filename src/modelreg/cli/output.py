@@ -92,6 +92,11 @@ def when(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def count(n: int, noun: str) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def size(n: int) -> str:
     """A byte count for people (``1.2 MB``)."""
     return decimal(n)

@@ -142,21 +142,22 @@ def _move(e: HistoryEvent) -> str:
 
 
 def verify_report(report: VerifyReport) -> None:
-    checked = f"checked {report.checked_blobs} blobs ({output.size(report.checked_bytes)})"
+    blobs = output.count(report.checked_blobs, "blob")
+    checked = f"checked {blobs} ({output.size(report.checked_bytes)})"
     if report.ok:
         output.line(f"{checked}: ok")
         return
     for p in report.problems:
         users = ", ".join(p.referenced_by) or "nothing"
         output.line(f"{p.sha256} {p.problem}: {p.detail} (referenced by {users})", style="red")
-    output.line(f"{checked}: {len(report.problems)} problem(s)")
+    output.line(f"{checked}: {output.count(len(report.problems), 'problem')}")
 
 
 def gc_report(report: GcReport) -> None:
     verb = "would delete" if report.dry_run else "deleted"
     output.line(
-        f"{verb} {report.deleted_blobs} blobs ({output.size(report.deleted_bytes)}), "
-        f"kept {report.kept_recent} recent unreferenced blobs"
+        f"{verb} {output.count(report.deleted_blobs, 'blob')} "
+        f"({output.size(report.deleted_bytes)}), kept {report.kept_recent} recent unreferenced"
     )
 
 

@@ -156,7 +156,7 @@ class RegistryService:
         )
         if page_token:
             query = query.where(
-                s.keyset_after(columns, s.decode_token(page_token, fingerprint, len(columns)))
+                s.keyset_after(columns, s.decode_token(page_token, fingerprint, columns))
             )
         query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
         with self.db.read() as conn:
@@ -294,7 +294,7 @@ class RegistryService:
         )
         if page_token:
             query = query.where(
-                s.keyset_after(columns, s.decode_token(page_token, fingerprint, len(columns)))
+                s.keyset_after(columns, s.decode_token(page_token, fingerprint, columns))
             )
         query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
         with self.db.read() as conn:
@@ -566,7 +566,7 @@ class RegistryService:
         if version is not None:
             query = query.where(e.version == version)
         if page_token:
-            (after,) = s.decode_token(page_token, fingerprint, 1)
+            (after,) = s.decode_token(page_token, fingerprint, [s.SortColumn(e.id, False)])
             query = query.where(e.id > after)
         with self.db.read() as conn:
             rows = conn.execute(query.order_by(e.id).limit(size + 1)).all()

@@ -353,18 +353,35 @@ def encode_token(fingerprint: str, values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_token(token: str, fingerprint: str, width: int) -> list[Any]:
-    """Read a cursor back; a token from another query or a damaged one is an error."""
+def decode_token(token: str, fingerprint: str, columns: Sequence[SortColumn]) -> list[Any]:
+    """Read a cursor back; a damaged token, or one from another query, is an error.
+
+    Each value must have its column's type, so a hand-made token cannot reach the
+    database as a type error.
+    """
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        values = data["v"]
-        ok = data["q"] == fingerprint and isinstance(values, list) and len(values) == width
-    except (ValueError, KeyError, TypeError):
+        values = [
+            datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in data["v"]
+        ]
+        ok = (
+            data["q"] == fingerprint
+            and len(values) == len(columns)
+            and all(_fits(c.expr, v) for c, v in zip(columns, values))
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError):
         ok = False
     if not ok:
         raise InvalidArgument("invalid page token: it is damaged or belongs to another query")
-    return [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in values]
+    return values
+
+
+def _fits(expr: Column, value: Any) -> bool:
+    python_type = expr.type.python_type
+    if python_type in (int, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, python_type)
 
 
 def check_page_size(page_size: int | None) -> int:
