@@ -240,3 +240,37 @@ def test_identical_files_are_stored_once(
     reg.register("fraud", model_dir(files={"a.bin": b"same", "b.bin": b"same"}))
     reg.register("other", model_dir(files={"c.bin": b"same"}))
     assert len(list(reg.blobs.iter_blobs())) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"metrics": {"bad key!": 1.0}},
+        {"lineage": {"parents": ["ghost/1"]}},
+        {"tags": {"k": "v" * 6000}},
+        {"description": 5},
+    ],
+)
+def test_bad_metadata_is_refused_before_any_bytes_are_stored(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], kwargs: dict[str, object]
+) -> None:
+    with pytest.raises(errors.ModelregError):
+        reg.register("fraud", model_dir("a"), **kwargs)  # type: ignore[arg-type]
+    assert list(reg.blobs.iter_blobs()) == []
+
+
+def test_home_with_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import modelreg
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("MODELREG_URI", "MODELREG_ARTIFACTS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MODELREG_HOME", "~/reg")
+    with modelreg.connect() as reg:
+        folder = tmp_path / "m"
+        folder.mkdir()
+        (folder / "w").write_bytes(b"x")
+        reg.register("fraud", folder)
+    assert (tmp_path / "reg" / "registry.db").exists()
+    assert (tmp_path / "reg" / "blobs" / "sha256").is_dir()
+    assert not (Path.cwd() / "~").exists()

@@ -80,13 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
         "URI",
         "Metadata database: sqlite:///path/registry.db or postgresql+psycopg://user@host/db. "
         "Defaults to registry.db in MODELREG_HOME.",
-        lambda env: "sqlite:///" + str(Path(setting_value("HOME", env)) / "registry.db"),
+        lambda env: "sqlite:///" + str(_home(env) / "registry.db"),
         _str,
     ),
     Setting(
         "ARTIFACTS",
         "Blob store: a local folder (or file:// URI). Defaults to blobs/ in MODELREG_HOME.",
-        lambda env: str(Path(setting_value("HOME", env)) / "blobs"),
+        lambda env: str(_home(env) / "blobs"),
         _str,
     ),
     Setting(
@@ -111,6 +111,10 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    return Path(setting_value("HOME", env)).expanduser()
 
 
 def setting_value(name: str, env: Mapping[str, str] | None = None) -> str:

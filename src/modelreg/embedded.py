@@ -115,8 +115,15 @@ class EmbeddedRegistry:
         Metadata is validated first, then every blob is written (hashed while copied),
         then the version is committed in one transaction.
         """
-        validate_model_name(name)
-        Lineage.from_value(lineage)
+        self.service.check_version_input(
+            self.principal,
+            name,
+            metrics=metrics,
+            params=params,
+            lineage=lineage,
+            tags=tags,
+            description=description,
+        )
         files = transfer.list_tree(path)
         entries = transfer.store_tree(self.blobs, files, progress)
         return self.service.create_version(

@@ -3,6 +3,7 @@ where registry errors become an exit status."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -55,6 +56,8 @@ def configure(
     ] = False,
 ) -> None:
     """Keep the global options; the registry opens only when a command needs it."""
+    # The shell leaves "~" alone in quoted values and environment variables.
+    home = os.path.expanduser(home) if home is not None else None
     state = State(uri=uri, artifacts=artifacts, home=home, json=json_output)
     ctx.obj = state
     ctx.call_on_close(state.close)

@@ -104,11 +104,11 @@ def model_delete(
     yes: Yes = False,
 ) -> None:
     """Delete a model and all its versions (their blobs stay until `gc`)."""
-    registry = get_state(ctx).registry
-    model = registry.get_model(name)
+    state = get_state(ctx)
+    model = state.registry.get_model(name)
     confirm(f"delete model {model.name} and all its versions", yes)
-    registry.delete_model(name, force=force)
-    output.line(f"deleted model {name}")
+    state.registry.delete_model(name, force=force)
+    state.done(f"deleted model {name}")
 
 
 def versions(

@@ -75,8 +75,9 @@ def alias_set(
 @alias_app.command("rm")
 def alias_rm(ctx: typer.Context, name: Name, alias: Alias) -> None:
     """Remove NAME@ALIAS."""
-    get_state(ctx).registry.delete_alias(name, alias)
-    output.line(f"removed {name}@{alias}")
+    state = get_state(ctx)
+    state.registry.delete_alias(name, alias)
+    state.done(f"removed {name}@{alias}")
 
 
 @tag_app.command("set")
@@ -88,9 +89,10 @@ def tag_set(
     ],
 ) -> None:
     """Set tags on a model (bare NAME) or a version."""
+    state = get_state(ctx)
     tags = parse_tags(pairs)
-    get_state(ctx).registry.set_tags(ref, tags)
-    output.line(f"tagged {ref}: {', '.join(tags)}")
+    state.registry.set_tags(ref, tags)
+    state.done(f"tagged {ref}: {', '.join(tags)}")
 
 
 @tag_app.command("rm")
@@ -100,8 +102,9 @@ def tag_rm(
     key: Annotated[str, typer.Argument(metavar="KEY", help="Tag key.", show_default=False)],
 ) -> None:
     """Remove one tag from a model (bare NAME) or a version."""
-    get_state(ctx).registry.delete_tag(ref, key)
-    output.line(f"removed tag {key} from {ref}")
+    state = get_state(ctx)
+    state.registry.delete_tag(ref, key)
+    state.done(f"removed tag {key} from {ref}")
 
 
 @lifecycle_app.command("show")
@@ -140,8 +143,10 @@ def lifecycle_set(
 def _read_json(file: Path) -> object:
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"cannot read {file}: {exc}") from None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{file} is not UTF-8 text") from None
     try:
         data: object = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+import modelreg
 from modelreg.cli import output, views
 from modelreg.cli.state import JsonFlag, get_state
 
@@ -98,6 +99,7 @@ def info(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     state = get_state(ctx)
     registry = state.registry
     details = {
+        "version": modelreg.__version__,
         "uri": registry.db.safe_url,
         "artifacts": registry.blobs.location,
         "user": registry.principal.name,

@@ -32,7 +32,7 @@ Ref = Annotated[
         show_default=False,
     ),
 ]
-Pairs = list[str] | None
+Repeated = list[str] | None
 
 
 def register(
@@ -41,23 +41,33 @@ def register(
     path: Annotated[
         Path, typer.Argument(metavar="PATH", help="A model file or folder.", show_default=False)
     ],
-    metric: Annotated[Pairs, typer.Option("--metric", "-m", help="KEY=NUMBER; repeatable.")] = None,
-    param: Annotated[
-        Pairs, typer.Option("--param", "-p", help="KEY=VALUE, JSON scalars typed; repeatable.")
+    metric: Annotated[
+        Repeated, typer.Option("--metric", "-m", help="KEY=NUMBER; repeatable.")
     ] = None,
-    tag: Annotated[Pairs, typer.Option("--tag", "-t", help="KEY=VALUE; repeatable.")] = None,
-    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    param: Annotated[
+        Repeated, typer.Option("--param", "-p", help="KEY=VALUE, JSON scalars typed; repeatable.")
+    ] = None,
+    tag: Annotated[Repeated, typer.Option("--tag", "-t", help="KEY=VALUE; repeatable.")] = None,
+    description: Annotated[
+        str, typer.Option("--description", "-d", help="What changed in this version.")
+    ] = "",
     run_id: Annotated[str | None, typer.Option("--run-id", help="Training run id.")] = None,
     run_uri: Annotated[str | None, typer.Option("--run-uri", help="Training run URL.")] = None,
-    code_repo: Annotated[str | None, typer.Option("--code-repo")] = None,
-    code_commit: Annotated[str | None, typer.Option("--code-commit")] = None,
+    code_repo: Annotated[
+        str | None, typer.Option("--code-repo", help="Repository of the training code.")
+    ] = None,
+    code_commit: Annotated[
+        str | None, typer.Option("--code-commit", help="Commit of the training code.")
+    ] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", help="Training data as NAME or NAME@VERSION.")
     ] = None,
-    dataset_digest: Annotated[str | None, typer.Option("--dataset-digest")] = None,
+    dataset_digest: Annotated[
+        str | None, typer.Option("--dataset-digest", help="Digest of the training data.")
+    ] = None,
     framework: Annotated[str | None, typer.Option("--framework", help="e.g. sklearn.")] = None,
     parent: Annotated[
-        Pairs, typer.Option("--parent", help="Version this one derives from; repeatable.")
+        Repeated, typer.Option("--parent", help="Version this one derives from; repeatable.")
     ] = None,
     json_flag: JsonFlag = False,
 ) -> None:
@@ -76,15 +86,13 @@ def register(
         "framework": framework,
         "parents": parent or [],
     }
-    metrics, params, tags = (
-        parse_metrics(metric or []),
-        parse_params(param or []),
-        parse_tags(tag or []),
-    )
+    metrics = parse_metrics(metric or [])
+    params = parse_params(param or [])
+    tags = parse_tags(tag or [])
     registry = state.registry
     enabled = output.progress_enabled(json_output)
     total = sum(f.stat().st_size for _, f in list_tree(path)) if enabled else None
-    with output.transfer_progress(f"uploading {path.name}", total, enabled=enabled) as progress:
+    with output.transfer_progress(f"uploading {path}", total, enabled=enabled) as progress:
         version = registry.register(
             name,
             path,
@@ -140,11 +148,11 @@ def describe(
 
 def delete(ctx: typer.Context, ref: Ref, yes: Yes = False) -> None:
     """Delete a version; its number is never reused (its blobs stay until `gc`)."""
-    registry = get_state(ctx).registry
-    version = registry.get(ref)
+    state = get_state(ctx)
+    version = state.registry.get(ref)
     confirm(f"delete {version.ref} ({version.stage})", yes)
-    registry.delete_version(version.ref)
-    output.line(f"deleted {version.ref}")
+    state.registry.delete_version(version.ref)
+    state.done(f"deleted {version.ref}")
 
 
 def search(

@@ -31,6 +31,13 @@ stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
 
+class Serialisable(Protocol):
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+S = TypeVar("S", bound=Serialisable)
+
+
 def print_json(data: Any) -> None:
     """One JSON document on stdout."""
     stdout.out(json.dumps(data, indent=2), highlight=False)
@@ -39,6 +46,22 @@ def print_json(data: Any) -> None:
 def print_page(items: Iterable[dict[str, Any]], next_page_token: str | None) -> None:
     """A listing as ``{"items": [...], "next_page_token": ...}``."""
     print_json({"items": list(items), "next_page_token": next_page_token})
+
+
+def listing(
+    items: list[S],
+    next_page_token: str | None,
+    *,
+    json_output: bool,
+    render: Callable[[list[S]], None],
+) -> None:
+    """A page of entities: JSON with its token, or a table plus a hint to the next page."""
+    if json_output:
+        print_page((item.to_dict() for item in items), next_page_token)
+        return
+    render(items)
+    if next_page_token is not None:
+        note(f"more: --page-token {next_page_token}")
 
 
 def line(text: str, style: str | None = None) -> None:
@@ -62,7 +85,7 @@ def table(*columns: str, title: str | None = None, no_wrap: Collection[str] = ()
     grid = Table(title=title, title_justify="left", header_style="bold", box=None, pad_edge=False)
     for column in columns:
         # Fold rather than truncate: digests and refs must survive a narrow or piped output.
-        grid.add_column(column, overflow="fold", no_wrap=column in no_wrap)
+        grid.add_column(column, overflow="fold", no_wrap=column in no_wrap, min_width=len(column))
     return grid
 
 
@@ -131,26 +154,3 @@ def transfer_progress(
             bar.advance(task, n)
 
         yield advance
-
-
-class Serialisable(Protocol):
-    def to_dict(self) -> dict[str, Any]: ...
-
-
-S = TypeVar("S", bound=Serialisable)
-
-
-def listing(
-    items: list[S],
-    next_page_token: str | None,
-    *,
-    json_output: bool,
-    render: Callable[[list[S]], None],
-) -> None:
-    """A page of entities: JSON with its token, or a table plus a hint to the next page."""
-    if json_output:
-        print_page((item.to_dict() for item in items), next_page_token)
-        return
-    render(items)
-    if next_page_token is not None:
-        note(f"more: --page-token {next_page_token}")

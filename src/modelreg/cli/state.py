@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 import typer
 
 import modelreg
+from modelreg.cli import output
 from modelreg.domain.entities import Page
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.errors import InvalidArgument
@@ -53,7 +54,14 @@ class State:
         """JSON output was asked for globally or after the command."""
         return self.json or flag
 
+    def done(self, message: str) -> None:
+        """Confirm a change that returns nothing; silent under --json, where the exit
+        status says it all and stdout stays parseable."""
+        if not self.json:
+            output.line(message)
+
     def close(self) -> None:
+        """Release the registry's connections, if it was opened."""
         if self._registry is not None:
             self._registry.close()
             self._registry = None

@@ -48,7 +48,14 @@ def model(m: Model) -> None:
 
 def versions(items: Iterable[ModelVersion]) -> None:
     grid = output.table(
-        "ref", "stage", "aliases", "size", "created", "by", "description", no_wrap=("created",)
+        "ref",
+        "stage",
+        "aliases",
+        "size",
+        "created",
+        "by",
+        "description",
+        no_wrap=("ref", "stage", "size", "created"),
     )
     for v in items:
         output.add_row(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from modelreg.domain.entities import (
     Model,
     ModelVersion,
     Page,
+    ParamValue,
     ValueDiff,
     check_metrics,
     check_params,
@@ -53,6 +55,18 @@ from modelreg.store.database import Database
 
 MAX_DESCRIPTION = 20_000
 MAX_REASON = 2_000
+
+
+@dataclass(frozen=True)
+class VersionInput:
+    """A registration's validated metadata."""
+
+    name: str
+    metrics: dict[str, float]
+    params: dict[str, ParamValue]
+    lineage: Lineage
+    tags: dict[str, str]
+    description: str
 
 
 class RegistryService:
@@ -173,6 +187,37 @@ class RegistryService:
 
     # ---------------------------------------------------------------- versions
 
+    def check_version_input(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        lineage: Lineage | Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> VersionInput:
+        """Validate everything about a registration but its files, and that its parents
+        exist, so a client can refuse bad input before uploading any bytes."""
+        validate_model_name(name)
+        _check_text(description, "description", MAX_DESCRIPTION)
+        checked = VersionInput(
+            name=name,
+            metrics=check_metrics(metrics),
+            params=check_params(params),
+            lineage=Lineage.from_value(lineage),
+            tags=_check_tags(tags),
+            description=description,
+        )
+        parents = [parse_ref(p) for p in checked.lineage.parents]
+        if parents:
+            with self.db.read() as conn:
+                lc = q.lifecycle(conn)
+                for ref in parents:
+                    q.version_row(conn, ref, lc)
+        return checked
+
     def create_version(
         self,
         actor: Principal,
@@ -191,13 +236,18 @@ class RegistryService:
         Every blob must exist with its recorded size, so a version never points at missing
         bytes. The model is created on first registration unless ``create_model`` is False.
         """
-        validate_model_name(name)
         manifest = Manifest.build(list(files))
-        checked_metrics = check_metrics(metrics)
-        checked_params = check_params(params)
-        checked_lineage = Lineage.from_value(lineage)
-        checked_tags = _check_tags(tags)
-        _check_text(description, "description", MAX_DESCRIPTION)
+        given = self.check_version_input(
+            actor,
+            name,
+            metrics=metrics,
+            params=params,
+            lineage=lineage,
+            tags=tags,
+            description=description,
+        )
+        checked_metrics, checked_params, checked_tags = given.metrics, given.params, given.tags
+        checked_lineage = given.lineage
         parent_refs = [parse_ref(p) for p in checked_lineage.parents]
         self._check_blobs(manifest)
         now = utcnow()

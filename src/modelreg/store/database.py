@@ -39,8 +39,10 @@ def normalise_url(url: str) -> URL:
         raise InvalidArgument(
             f"unsupported database {parsed.get_backend_name()!r}: use sqlite:/// or postgresql://"
         )
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
-        raise InvalidArgument("SQLite needs a file path: sqlite:///path/to/registry.db")
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidArgument("SQLite needs a file path: sqlite:///path/to/registry.db")
+        parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
     return parsed
 
 
@@ -53,7 +55,7 @@ class Database:
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
             assert self.url.database is not None
-            Path(self.url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
@@ -106,8 +108,9 @@ class Database:
     def upgrade(self) -> None:
         """Apply pending migrations; cheap when the schema is already current."""
         try:
-            if self.current_revision() == HEAD_REVISION:
-                return
+            with self.engine.connect() as conn:
+                if _revision(conn) == HEAD_REVISION:
+                    return
             with self._migration_lock() as conn:
                 _run_alembic(conn)
         except ModelregError:
@@ -117,10 +120,11 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The applied schema revision, or None for an empty database."""
-        with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table("alembic_version"):
-                return None
-            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        try:
+            with self.engine.connect() as conn:
+                return _revision(conn)
+        except (DBAPIError, SQLAlchemyError) as exc:
+            raise StorageError(f"cannot read {self.safe_url}: {_first_line(exc)}") from exc
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[Connection]:
@@ -172,6 +176,13 @@ def _configure_sqlite(engine: Engine, busy_timeout: float, durable: bool) -> Non
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("modelreg_write", True)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _revision(conn: Connection) -> str | None:
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    revision = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return None if revision is None else str(revision)
 
 
 def _run_alembic(conn: Connection) -> None:

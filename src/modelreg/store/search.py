@@ -297,7 +297,9 @@ def version_sort(
     return columns, joins
 
 
-def model_sort(keys: Sequence[OrderKey]) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
+def model_sort(
+    keys: Sequence[OrderKey],
+) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
     """ORDER BY terms for models plus the outer joins that tag keys need."""
     columns: list[SortColumn] = []
     joins: list[tuple[sa.FromClause, Column]] = []
@@ -362,9 +364,7 @@ def decode_token(token: str, fingerprint: str, columns: Sequence[SortColumn]) ->
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        values = [
-            datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in data["v"]
-        ]
+        values = [datetime.fromisoformat(v["t"]) if isinstance(v, dict) else v for v in data["v"]]
         ok = (
             data["q"] == fingerprint
             and len(values) == len(columns)
