@@ -368,7 +368,7 @@ def decode_token(token: str, fingerprint: str, columns: Sequence[SortColumn]) ->
         ok = (
             data["q"] == fingerprint
             and len(values) == len(columns)
-            and all(_fits(c.expr, v) for c, v in zip(columns, values))
+            and all(_fits(c.expr, v) for c, v in zip(columns, values, strict=True))
         )
     except (ValueError, KeyError, TypeError, AttributeError, NotImplementedError):
         ok = False
