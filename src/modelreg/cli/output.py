@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
@@ -27,8 +29,17 @@ from rich.text import Text
 
 from modelreg.artifacts.hashing import Progress as ProgressCallback
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+
+def _width(stream: Any) -> int | None:
+    # Piped output has no terminal width; Rich would assume 80 columns and squeeze tables
+    # into unreadable wrapped cells. COLUMNS still wins when set.
+    if os.environ.get("COLUMNS") or stream.isatty():
+        return None
+    return 200
+
+
+stdout = Console(highlight=False, width=_width(sys.stdout))
+stderr = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 class Serialisable(Protocol):
