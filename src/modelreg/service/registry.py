@@ -30,7 +30,6 @@ from modelreg.domain.entities import (
     check_metrics,
     check_params,
 )
-from modelreg.domain.filters import parse_filter, parse_order_by
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry, Manifest
 from modelreg.domain.names import (
@@ -155,35 +154,25 @@ class RegistryService:
     ) -> Page[Model]:
         """Models matching ``filter`` (fields: name, description, created_by, created_at,
         updated_at, tags.KEY), ordered by ``order_by`` (default name), one page at a time."""
-        size = s.check_page_size(page_size)
-        expr = parse_filter(filter, s.MODEL_FIELDS)
-        keys = parse_order_by(order_by or ["name"], s.MODEL_FIELDS)
-        columns, joins = s.model_sort(keys)
-        fingerprint = s.query_fingerprint("models", filter, order_by)
-        source: Any = t.models
-        for table, on in joins:
-            source = source.outerjoin(table, on)
-        query = (
-            sa.select(t.models, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
-            .select_from(source)
-            .where(s.compile_filter(expr, s.MODEL_TARGET))
+        page = s.page_query(
+            s.MODEL_TARGET,
+            [t.models],
+            t.models,
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
         )
-        if page_token:
-            query = query.where(
-                s.keyset_after(columns, s.decode_token(page_token, fingerprint, columns))
-            )
-        query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
-            token = self._next_token(rows, size, len(columns), fingerprint)
-            models = q.load_models(conn, rows[:size])
+            rows = conn.execute(page.statement).all()
+            models = q.load_models(conn, rows[: page.size])
 
         def more(next_token: str) -> Page[Model]:
             return self.search_models(
                 actor, filter=filter, order_by=order_by, page_size=page_size, page_token=next_token
             )
 
-        return Page(items=models, next_page_token=token, fetch_next=more)
+        return Page(items=models, next_page_token=page.next_token(rows), fetch_next=more)
 
     # ---------------------------------------------------------------- versions
 
@@ -329,35 +318,25 @@ class RegistryService:
         page_token: str | None = None,
     ) -> Page[ModelVersion]:
         """Versions matching ``filter``, ordered by ``order_by`` (default name, -version)."""
-        size = s.check_page_size(page_size)
-        expr = parse_filter(filter, s.VERSION_FIELDS)
-        keys = parse_order_by(order_by or ["name", "-version"], s.VERSION_FIELDS)
-        columns, joins = s.version_sort(keys)
-        fingerprint = s.query_fingerprint("versions", filter, order_by)
-        source: Any = q.VERSION_FROM
-        for table, on in joins:
-            source = source.outerjoin(table, on)
-        query = (
-            sa.select(*q.VERSION_COLUMNS, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
-            .select_from(source)
-            .where(s.compile_filter(expr, s.VERSION_TARGET))
+        page = s.page_query(
+            s.VERSION_TARGET,
+            q.VERSION_COLUMNS,
+            q.VERSION_FROM,
+            filter=filter,
+            order_by=order_by,
+            page_size=page_size,
+            page_token=page_token,
         )
-        if page_token:
-            query = query.where(
-                s.keyset_after(columns, s.decode_token(page_token, fingerprint, columns))
-            )
-        query = query.order_by(*s.order_clauses(columns)).limit(size + 1)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
-            token = self._next_token(rows, size, len(columns), fingerprint)
-            versions = q.load_versions(conn, rows[:size])
+            rows = conn.execute(page.statement).all()
+            versions = q.load_versions(conn, rows[: page.size])
 
         def more(next_token: str) -> Page[ModelVersion]:
             return self.search_versions(
                 actor, filter=filter, order_by=order_by, page_size=page_size, page_token=next_token
             )
 
-        return Page(items=versions, next_page_token=token, fetch_next=more)
+        return Page(items=versions, next_page_token=page.next_token(rows), fetch_next=more)
 
     def update_version(
         self, actor: Principal, ref: str, *, description: str | None = None
@@ -798,13 +777,6 @@ class RegistryService:
                     path=entry.path,
                     sha256=entry.sha256,
                 )
-
-    @staticmethod
-    def _next_token(rows: Sequence[Any], size: int, width: int, fingerprint: str) -> str | None:
-        if len(rows) <= size:
-            return None
-        last = rows[size - 1]
-        return s.encode_token(fingerprint, [last._mapping[f"k{i}"] for i in range(width)])
 
 
 def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:

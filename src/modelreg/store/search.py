@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
 
+from modelreg.domain.entities import LINEAGE_FIELDS
 from modelreg.domain.filters import (
     And,
     Compare,
@@ -29,6 +30,8 @@ from modelreg.domain.filters import (
     Or,
     OrderKey,
     Value,
+    parse_filter,
+    parse_order_by,
 )
 from modelreg.errors import InvalidArgument, InvalidFilter
 from modelreg.store import tables as t
@@ -61,16 +64,7 @@ def _version_attrs() -> dict[str, AttrSpec]:
         "manifest_digest": AttrSpec(v.manifest_digest, "str"),
         "alias": AttrSpec(v.id, "alias"),
     }
-    for name in (
-        "run_id",
-        "run_uri",
-        "code_repo",
-        "code_commit",
-        "dataset",
-        "dataset_version",
-        "dataset_digest",
-        "framework",
-    ):
+    for name in LINEAGE_FIELDS:
         attrs[name] = AttrSpec(v[name], "str")
     return attrs
 
@@ -88,9 +82,7 @@ def _model_attrs() -> dict[str, AttrSpec]:
 
 VERSION_ATTRS = _version_attrs()
 MODEL_ATTRS = _model_attrs()
-VERSION_FIELDS = frozenset(VERSION_ATTRS)
-MODEL_FIELDS = frozenset(MODEL_ATTRS)
-# Sortable plain fields; created_at sorts by the row id, which is assigned in commit order.
+# Sortable plain fields
 VERSION_SORT = frozenset({"name", "version", "stage", "created_at", "updated_at", "size"})
 MODEL_SORT = frozenset({"name", "created_at", "updated_at"})
 
@@ -99,13 +91,39 @@ MODEL_SORT = frozenset({"name", "created_at", "updated_at"})
 class Target:
     """What a search runs over: versions (joined to their model) or models."""
 
+    kind: str
     attrs: dict[str, AttrSpec]
     row_id: Column
-    namespaces: frozenset[str]
+    sortable: frozenset[str]
+    # namespace ("metrics", "params", "tags") -> its key/value table and owner column
+    keyed: dict[str, tuple[sa.Table, str]]
+    default_order: tuple[str, ...]
+
+    @property
+    def fields(self) -> frozenset[str]:
+        return frozenset(self.attrs)
 
 
-VERSION_TARGET = Target(VERSION_ATTRS, t.versions.c.id, frozenset({"metrics", "params", "tags"}))
-MODEL_TARGET = Target(MODEL_ATTRS, t.models.c.id, frozenset({"tags"}))
+VERSION_TARGET = Target(
+    "versions",
+    VERSION_ATTRS,
+    t.versions.c.id,
+    VERSION_SORT,
+    {
+        "metrics": (t.version_metrics, "version_id"),
+        "params": (t.version_params, "version_id"),
+        "tags": (t.version_tags, "version_id"),
+    },
+    ("name", "-version"),
+)
+MODEL_TARGET = Target(
+    "models",
+    MODEL_ATTRS,
+    t.models.c.id,
+    MODEL_SORT,
+    {"tags": (t.model_tags, "model_id")},
+    ("name",),
+)
 
 
 def compile_filter(expr: Expr | None, target: Target) -> Column:
@@ -127,7 +145,7 @@ class _Compiler:
         if isinstance(node, Not):
             return sa.not_(self.expr(node.item))
         field = node.field
-        if field.namespace != "attr" and field.namespace not in self.target.namespaces:
+        if field.namespace != "attr" and field.namespace not in self.target.keyed:
             raise InvalidFilter(
                 f"'{field.namespace}.' fields are not available here", field.position
             )
@@ -172,7 +190,7 @@ class _Compiler:
 
     def keyed(self, node: Compare | Like | In | IsNull) -> Column:
         field = node.field
-        table, owner = _keyed_table(field.namespace, self.target)
+        table, owner = self.target.keyed[field.namespace]
         c = table.c
         base = sa.select(sa.literal(1)).where(c[owner] == self.target.row_id, c.key == field.key)
         if isinstance(node, IsNull):
@@ -188,13 +206,6 @@ class _Compiler:
             found = base.where(column.in_(coerced)).exists()
             return ~found if node.negated else found
         return base.where(_compare(column, node.op, coerced[0])).exists()
-
-
-def _keyed_table(namespace: str, target: Target) -> tuple[sa.Table, str]:
-    if target is MODEL_TARGET:
-        return t.model_tags, "model_id"
-    table = {"metrics": t.version_metrics, "params": t.version_params, "tags": t.version_tags}
-    return table[namespace], "version_id"
 
 
 def _keyed_column(
@@ -270,55 +281,83 @@ class SortColumn:
     descending: bool
 
 
-def version_sort(
-    keys: Sequence[OrderKey],
+def sort_columns(
+    keys: Sequence[OrderKey], target: Target
 ) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
-    """ORDER BY terms for versions plus the outer joins that metric/param keys need."""
+    """ORDER BY terms for ``target`` plus the outer joins that keyed fields need.
+
+    The row id always ends the list, so every row has a unique sort position.
+    """
     columns: list[SortColumn] = []
     joins: list[tuple[sa.FromClause, Column]] = []
     for index, key in enumerate(keys):
         field = key.field
         if field.namespace == "attr":
-            if field.key not in VERSION_SORT:
+            if field.key not in target.sortable:
                 raise InvalidFilter(f"cannot order by '{field.key}'", field.position)
-            expr = t.versions.c.id if field.key == "created_at" else VERSION_ATTRS[field.key].column
+            # created_at sorts by the row id, which is assigned in commit order
+            expr = target.row_id if field.key == "created_at" else target.attrs[field.key].column
             columns.append(SortColumn(expr, key.descending))
             continue
-        table = {"metrics": t.version_metrics, "params": t.version_params, "tags": t.version_tags}[
-            field.namespace
-        ].alias(f"sort{index}")
-        joins.append(
-            (table, sa.and_(table.c.version_id == t.versions.c.id, table.c.key == field.key))
-        )
+        if field.namespace not in target.keyed:
+            raise InvalidFilter(
+                f"{target.kind} cannot be ordered by {field.namespace}", field.position
+            )
+        base, owner = target.keyed[field.namespace]
+        table = base.alias(f"sort{index}")
+        joins.append((table, sa.and_(table.c[owner] == target.row_id, table.c.key == field.key)))
         value = table.c.value_num if field.namespace == "params" else table.c.value
-        _add_nullable(columns, value, key.descending, 0.0 if field.namespace != "tags" else "")
-    if not any(c.expr is t.versions.c.id for c in columns):
-        columns.append(SortColumn(t.versions.c.id, False))
+        _add_nullable(columns, value, key.descending, "" if field.namespace == "tags" else 0.0)
+    if not any(c.expr is target.row_id for c in columns):
+        columns.append(SortColumn(target.row_id, False))
     return columns, joins
 
 
-def model_sort(
-    keys: Sequence[OrderKey],
-) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
-    """ORDER BY terms for models plus the outer joins that tag keys need."""
-    columns: list[SortColumn] = []
-    joins: list[tuple[sa.FromClause, Column]] = []
-    for index, key in enumerate(keys):
-        field = key.field
-        if field.namespace == "attr":
-            if field.key not in MODEL_SORT:
-                raise InvalidFilter(f"cannot order by '{field.key}'", field.position)
-            expr = t.models.c.id if field.key == "created_at" else MODEL_ATTRS[field.key].column
-            columns.append(SortColumn(expr, key.descending))
-            continue
-        if field.namespace != "tags":
-            raise InvalidFilter(f"models cannot be ordered by {field.namespace}", field.position)
-        table = t.model_tags.alias(f"sort{index}")
-        joins.append((table, sa.and_(table.c.model_id == t.models.c.id, table.c.key == field.key)))
-        _add_nullable(columns, table.c.value, key.descending, "")
-    if not any(c.expr is t.models.c.id for c in columns):
-        columns.append(SortColumn(t.models.c.id, False))
-    return columns, joins
+@dataclass(frozen=True)
+class PageQuery:
+    """A compiled page request: the statement and what is needed to make the next token."""
+
+    statement: sa.Select[Any]
+    columns: list[SortColumn]
+    fingerprint: str
+    size: int
+
+    def next_token(self, rows: Sequence[Any]) -> str | None:
+        """The cursor after this page, or None if ``rows`` (size + 1 fetched) is the last."""
+        if len(rows) <= self.size:
+            return None
+        last = rows[self.size - 1]._mapping
+        return encode_token(self.fingerprint, [last[f"k{i}"] for i in range(len(self.columns))])
+
+
+def page_query(
+    target: Target,
+    selected: Sequence[Any],
+    source: sa.FromClause,
+    *,
+    filter: str | None,
+    order_by: Sequence[str] | str | None,
+    page_size: int | None,
+    page_token: str | None,
+) -> PageQuery:
+    """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search."""
+    size = check_page_size(page_size)
+    where = compile_filter(parse_filter(filter, target.fields), target)
+    keys = parse_order_by(order_by or list(target.default_order), target.fields)
+    columns, joins = sort_columns(keys, target)
+    fingerprint = query_fingerprint(target.kind, filter, order_by)
+    for table, on in joins:
+        source = source.outerjoin(table, on)
+    statement = (
+        sa.select(*selected, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
+        .select_from(source)
+        .where(where)
+    )
+    if page_token:
+        after = decode_token(page_token, fingerprint, columns)
+        statement = statement.where(keyset_after(columns, after))
+    statement = statement.order_by(*order_clauses(columns)).limit(size + 1)
+    return PageQuery(statement, columns, fingerprint, size)
 
 
 def _add_nullable(columns: list[SortColumn], value: Column, descending: bool, blank: Any) -> None:
