@@ -97,3 +97,29 @@ def test_failed_source_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(errors.StorageError, match="disk went away"):
         store.put(Broken())
     assert list((tmp_path / "blobs" / "partial").iterdir()) == []
+
+
+def test_a_failing_destination_surfaces_its_error() -> None:
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(28, "No space left on device")
+
+    data = os.urandom(hashing.CHUNK_SIZE * 9)
+    with pytest.raises(OSError, match="No space left"):
+        hashing.copy_and_hash(io.BytesIO(data), Full())
+
+
+def test_a_source_failing_mid_stream_surfaces_its_error() -> None:
+    class Flaky:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readinto(self, buffer: bytearray | memoryview) -> int:
+            self.calls += 1
+            if self.calls > 3:
+                raise OSError("cable unplugged")
+            buffer[: len(buffer)] = bytes(len(buffer))
+            return len(buffer)
+
+    with pytest.raises(OSError, match="cable unplugged"):
+        hashing.copy_and_hash(Flaky(), io.BytesIO())

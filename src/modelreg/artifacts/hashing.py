@@ -1,22 +1,25 @@
 """Streaming copy with SHA-256 computed on the way, in constant memory.
 
-Reading and hashing run in the calling thread while a writer thread drains filled
-buffers to the destination, so the copy costs little more than the hash itself
-(``hashlib`` and file I/O both release the GIL on large buffers).
+Three stages overlap: a reader thread fills buffers, the calling thread hashes them, and a
+writer thread drains them to the destination. Hashing is the slowest stage and gets a core
+to itself, so a copy costs about what one SHA-256 pass costs (``hashlib`` and file I/O
+release the GIL on large buffers). The hash covers exactly the bytes that are written:
+both come from the same buffer, so a source that changes under us cannot produce a blob
+whose name does not match its content.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 4 * 1024 * 1024
-# Buffers in flight between the reader/hasher and the writer: bounds memory at
-# BUFFERS * CHUNK_SIZE whatever the file size.
+# Buffers in flight: memory stays at BUFFERS * CHUNK_SIZE whatever the file size.
 BUFFERS = 6
 # With fsync on, flush every this many bytes so write-back overlaps with hashing instead
 # of one long stall at the end.
@@ -41,6 +44,25 @@ class TooLarge(Exception):
     """The source produced more bytes than the caller allowed."""
 
 
+_STOP = None
+
+
+class _Stage(threading.Thread):
+    """A worker that runs ``work`` on (buffer, length) items until it gets ``_STOP``.
+
+    ``work`` must not raise: each stage hands its errors to the calling thread itself.
+    """
+
+    def __init__(self, name: str, work: Callable[[bytearray, int], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self.inbox: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self.work = work
+
+    def run(self) -> None:
+        while (item := self.inbox.get()) is not _STOP:
+            self.work(*item)
+
+
 def copy_and_hash(
     src: Readable,
     dst: BinaryIO | None,
@@ -51,46 +73,70 @@ def copy_and_hash(
 ) -> Digest:
     """Copy ``src`` to ``dst`` (or just read it when ``dst`` is None), hashing every byte."""
     hasher = hashlib.sha256()
-    size = 0
-    buffers = [bytearray(CHUNK_SIZE) for _ in range(BUFFERS if dst is not None else 1)]
-    pending: list[Future[None] | None] = [None] * len(buffers)
+    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+    filled: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+    for _ in range(BUFFERS):
+        free.put(bytearray(CHUNK_SIZE))
     unsynced = 0
+    write_errors: list[BaseException] = []
 
-    def write(view: memoryview, sync: bool) -> None:
+    def read(buf: bytearray, _n: int) -> None:
+        try:
+            filled.put((buf, _read_full(src, buf)))
+        except BaseException as exc:  # re-raised in the calling thread
+            filled.put(exc)
+
+    def write(buf: bytearray, n: int) -> None:
+        nonlocal unsynced
         assert dst is not None
-        dst.write(view)
-        if sync:
-            dst.flush()
-            os.fdatasync(dst.fileno())
+        try:
+            if not write_errors:
+                dst.write(memoryview(buf)[:n])
+                unsynced += n
+                if fsync and unsynced >= SYNC_EVERY:
+                    dst.flush()
+                    os.fdatasync(dst.fileno())
+                    unsynced = 0
+        except BaseException as exc:  # re-raised in the calling thread
+            write_errors.append(exc)
+        finally:
+            free.put(buf)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelreg-write") as writer:
-        index = 0
+    reader = _Stage("modelreg-read", read)
+    writer = _Stage("modelreg-write", write) if dst is not None else None
+    stages = [s for s in (reader, writer) if s is not None]
+    for stage in stages:
+        stage.start()
+    size = 0
+    try:
+        reader.inbox.put((free.get(), 0))
         while True:
-            slot = index % len(buffers)
-            previous = pending[slot]
-            if previous is not None:
-                previous.result()  # the writer is done with this buffer; reuse it
-            buf = buffers[slot]
-            n = _read_full(src, buf)
+            item = filled.get()
+            if isinstance(item, BaseException):
+                raise item
+            if write_errors:
+                raise write_errors[0]
+            buf, n = item
             if n == 0:
                 break
+            reader.inbox.put((free.get(), 0))  # read ahead while this buffer is hashed
             size += n
             if max_size is not None and size > max_size:
                 raise TooLarge(f"more than {max_size} bytes")
-            view = memoryview(buf)[:n]
-            if dst is not None:
-                unsynced += n
-                sync = fsync and unsynced >= SYNC_EVERY
-                if sync:
-                    unsynced = 0
-                pending[slot] = writer.submit(write, view, sync)
-            hasher.update(view)
+            hasher.update(memoryview(buf)[:n])
+            if writer is not None:
+                writer.inbox.put((buf, n))
+            else:
+                free.put(buf)
             if progress is not None:
                 progress(n)
-            index += 1
-        for future in pending:
-            if future is not None:
-                future.result()
+    finally:
+        for stage in stages:
+            stage.inbox.put(_STOP)
+        for stage in stages:
+            stage.join()
+    if write_errors:
+        raise write_errors[0]
     if dst is not None:
         dst.flush()
         if fsync:
