@@ -281,15 +281,27 @@ class SortColumn:
     descending: bool
 
 
-def sort_columns(
-    keys: Sequence[OrderKey], target: Target
-) -> tuple[list[SortColumn], list[tuple[sa.FromClause, Column]]]:
-    """ORDER BY terms for ``target`` plus the outer joins that keyed fields need.
+@dataclass(frozen=True)
+class SortJoin:
+    """A key/value table joined to sort by one of its keys."""
 
-    The row id always ends the list, so every row has a unique sort position.
+    table: sa.FromClause
+    on: Column
+    inner: bool
+
+
+def sort_columns(
+    keys: Sequence[OrderKey], target: Target, required: frozenset[tuple[str, str]] = frozenset()
+) -> tuple[list[SortColumn], list[SortJoin]]:
+    """ORDER BY terms for ``target`` plus the joins that keyed fields need.
+
+    The row id always ends the list, so every row has a unique sort position. A metric the
+    filter already requires (``metrics.auc >= 0.9``) is joined inner and sorted on its raw
+    value, which lets the database walk the (key, value) index and stop after one page
+    instead of sorting every match.
     """
     columns: list[SortColumn] = []
-    joins: list[tuple[sa.FromClause, Column]] = []
+    joins: list[SortJoin] = []
     for index, key in enumerate(keys):
         field = key.field
         if field.namespace == "attr":
@@ -305,12 +317,37 @@ def sort_columns(
             )
         base, owner = target.keyed[field.namespace]
         table = base.alias(f"sort{index}")
-        joins.append((table, sa.and_(table.c[owner] == target.row_id, table.c.key == field.key)))
+        on = sa.and_(table.c[owner] == target.row_id, table.c.key == field.key)
+        if (field.namespace, field.key) in required and field.namespace == "metrics":
+            joins.append(SortJoin(table, on, inner=True))
+            columns.append(SortColumn(table.c.value, key.descending))
+            continue
+        joins.append(SortJoin(table, on, inner=False))
         value = table.c.value_num if field.namespace == "params" else table.c.value
         _add_nullable(columns, value, key.descending, "" if field.namespace == "tags" else 0.0)
     if not any(c.expr is target.row_id for c in columns):
         columns.append(SortColumn(target.row_id, False))
     return columns, joins
+
+
+def required_keys(expr: Expr | None) -> frozenset[tuple[str, str]]:
+    """Keyed fields (namespace, key) that every row matching ``expr`` must have."""
+    conjuncts = expr.items if isinstance(expr, And) else (expr,) if expr is not None else ()
+    required = set()
+    for item in conjuncts:
+        implies = (
+            isinstance(item, Compare)
+            or (isinstance(item, In) and not item.negated)
+            or (isinstance(item, IsNull) and item.negated)
+            or (isinstance(item, Like) and not item.negated)
+        )
+        if (
+            implies
+            and isinstance(item, Compare | In | IsNull | Like)
+            and item.field.namespace != "attr"
+        ):
+            required.add((item.field.namespace, item.field.key))
+    return frozenset(required)
 
 
 @dataclass(frozen=True)
@@ -342,12 +379,13 @@ def page_query(
 ) -> PageQuery:
     """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search."""
     size = check_page_size(page_size)
-    where = compile_filter(parse_filter(filter, target.fields), target)
+    expr = parse_filter(filter, target.fields)
+    where = compile_filter(expr, target)
     keys = parse_order_by(order_by or list(target.default_order), target.fields)
-    columns, joins = sort_columns(keys, target)
+    columns, joins = sort_columns(keys, target, required_keys(expr))
     fingerprint = query_fingerprint(target.kind, filter, order_by)
-    for table, on in joins:
-        source = source.outerjoin(table, on)
+    for join in joins:
+        source = source.join(join.table, join.on, isouter=not join.inner)
     statement = (
         sa.select(*selected, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
         .select_from(source)
