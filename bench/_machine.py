@@ -38,7 +38,7 @@ def describe(postgres: str | None = None) -> Facts:
         ("Date", datetime.now().date().isoformat()),
         ("CPU", f"{cpu_model()}, {os.cpu_count()} cores"),
         ("RAM", f"{ram_gib():.1f} GiB"),
-        ("OS", f"{platform.system()} {platform.release()}"),
+        ("OS", platform.system()),
         ("Python", platform.python_version()),
         ("SQLite", sqlite3.sqlite_version),
         ("PostgreSQL", postgres or "not used"),

@@ -40,6 +40,9 @@ MEMORY_TARGET_MB = 100.0
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "_child.py"
 MODES = ((True, "fsync on (default)"), (False, "fsync off"))
+MODEL = "bench-transfer"
+# Long enough for a VM guest to hand freed memory back to its host (see NOTES).
+IDLE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def settings(args: argparse.Namespace) -> tuple[str, str]:
         "Settings",
         f"{args.size_mib} MiB file, {args.repeat} runs per measurement; modelreg copies in "
         f"{hashing.CHUNK_SIZE // MIB} MiB chunks with {hashing.BUFFERS} buffers in flight, "
-        f"fdatasync every {hashing.SYNC_EVERY // MIB} MiB when fsync is on, "
+        f"write-back every {hashing.SYNC_EVERY // MIB} MiB when fsync is on, "
         f"{transfer.WORKERS} files at a time in a folder",
     )
 
@@ -113,13 +116,19 @@ def run(work: Path, size: int, repeat: int, big: bool) -> tuple[list[Table], lis
 NOTES = [
     "MB = 10^6 bytes. Files are hot in the page cache (written just before; nothing is "
     "dropped from it), so reads are memory copies and only fsync reaches the disk.",
-    "Each register round first rewrites 16 random bytes at the start of every file, so "
-    "deduplication never skips the write; the new blob and the pulled copy are deleted "
-    "after each round, as is the cp copy.",
+    "After each register run the blob store is emptied and 16 random bytes at the start "
+    "of every file are rewritten, so deduplication never skips the write. Pull reads one "
+    "registered version again and again; its copy is deleted after each run, as is cp's.",
     "pull never calls fsync: the fsync setting changes register (blob fdatasync, SQLite "
     "synchronous=FULL) only. `cp` does not fsync; `cp + sync` adds an fsync of the copy.",
-    "Peak memory is the child process's ru_maxrss, read with os.wait4 for that child alone "
-    "(getrusage(RUSAGE_CHILDREN) would report the largest of all children so far).",
+    "Writing into memory that has been free for a few seconds (the idle row) is several "
+    "times slower on this machine, a KVM guest, than into memory freed just before: the "
+    "guest most likely hands free pages back to its host, which faults them in again. "
+    "Every write series here deletes its output right after each run, so its best run "
+    "mostly reuses freed pages; first runs and medians can show the slow case.",
+    "Peak memory is the VmHWM of a fresh child process, which it reports itself: Linux "
+    "carries the parent's peak RSS over exec into the child's ru_maxrss, so "
+    "getrusage(RUSAGE_CHILDREN) would show this benchmark's own peak instead.",
 ]
 
 
@@ -180,6 +189,13 @@ def measure_baselines(source: Path, copy: Path, repeat: int) -> list[Rate]:
             repeat,
         ),
         measure(
+            f"write only, {IDLE_SECONDS:.0f} s idle before each run",
+            size,
+            lambda: write_chunks(copy, size, chunk),
+            lambda: unlink_and_idle(copy),
+            repeat,
+        ),
+        measure(
             "write only (1 thread, 4 MiB chunks)",
             size,
             lambda: write_chunks(copy, size, chunk),
@@ -197,6 +213,11 @@ def measure_baselines(source: Path, copy: Path, repeat: int) -> list[Rate]:
     ]
 
 
+def unlink_and_idle(path: Path) -> None:
+    path.unlink()
+    time.sleep(IDLE_SECONDS)
+
+
 def run_command(*argv: str | Path) -> None:
     subprocess.run([str(a) for a in argv], check=True)
 
@@ -211,31 +232,45 @@ def measure_registries(home: Path, source: Path, repeat: int) -> list[Rate]:
     """Register and pull ``source`` with fsync on (the default) and off."""
     rates = []
     for fsync, mode in MODES:
-        config = Config.load(home=str(home / f"fsync-{fsync}"), fsync=fsync)
-        with EmbeddedRegistry(config) as reg:
-            rounds = [round_trip(reg, source, home / "pulled") for _ in range(repeat)]
-        size = total_size(source)
-        rates.append(Rate(f"register, {mode}", size, tuple(r for r, _ in rounds)))
-        rates.append(Rate(f"pull, {mode}", size, tuple(p for _, p in rounds)))
+        rates += measure_registry(home / f"fsync-{fsync}", source, fsync, mode, repeat)
     return rates
 
 
-def round_trip(reg: EmbeddedRegistry, source: Path, dest: Path) -> tuple[float, float]:
-    """Seconds to register fresh bytes at ``source`` and to pull them back to ``dest``."""
+def measure_registry(home: Path, source: Path, fsync: bool, mode: str, repeat: int) -> list[Rate]:
+    """Register fresh bytes ``repeat`` times, then pull one registration ``repeat`` times,
+    in a new registry at ``home`` that is removed afterwards."""
+    size = total_size(source)
+    dest = home / "pulled"
+    with EmbeddedRegistry(Config.load(home=str(home), fsync=fsync)) as reg:
+        register = measure(
+            f"register, {mode}",
+            size,
+            lambda: reg.register(MODEL, source),
+            lambda: forget(reg, source),
+            repeat,
+        )
+        version = reg.register(MODEL, source)
+        pull = measure(
+            f"pull, {mode}",
+            size,
+            lambda: reg.pull(version.ref, dest),
+            lambda: shutil.rmtree(dest),
+            repeat,
+        )
+    shutil.rmtree(home)
+    return [register, pull]
+
+
+def forget(reg: EmbeddedRegistry, source: Path) -> None:
+    """Empty the blob store and give ``source`` new bytes: the next register must store
+    every byte again instead of finding it already stored."""
+    for blob in list(reg.blobs.iter_blobs()):
+        reg.blobs.delete(blob.sha256)
     refresh(source)
-    start = time.perf_counter()
-    version = reg.register("bench-transfer", source)
-    registered = time.perf_counter()
-    reg.pull(version.ref, dest)
-    pulled = time.perf_counter()
-    shutil.rmtree(dest)
-    for entry in version.files:
-        reg.blobs.delete(entry.sha256)
-    return registered - start, pulled - registered
 
 
 def refresh(path: Path) -> None:
-    """Make every file under ``path`` new content: 16 random bytes at its start."""
+    """Give every file under ``path`` new content: 16 random bytes at its start."""
     for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
         if file.is_file():
             with open(file, "r+b") as out:
@@ -307,11 +342,10 @@ def memory_table(peaks: Sequence[Peak]) -> Table:
 def peak_rss_mb(*args: str) -> float:
     """Peak resident memory, in MB, of ``_child.py ARGS`` run with default settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
-    pid = os.posix_spawn(sys.executable, [sys.executable, str(CHILD), *args], env)
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"child {' '.join(args)} failed")
-    return usage.ru_maxrss * 1024 / MB  # Linux reports KiB
+    child = subprocess.run(
+        [sys.executable, str(CHILD), *args], env=env, check=True, capture_output=True, text=True
+    )
+    return int(child.stdout.split()[-1]) * 1024 / MB
 
 
 def verdicts(sha: Rate, single: Sequence[Rate], peaks: Sequence[Peak]) -> list[str]:
