@@ -131,3 +131,26 @@ def test_put_with_wrong_expectation_stores_nothing(reg: EmbeddedRegistry) -> Non
     assert list(reg.blobs.iter_blobs()) == []
     assert isinstance(reg.blobs, LocalArtifactStore)
     assert list((reg.blobs.root / "partial").iterdir()) == []
+
+
+def test_pull_detects_a_blob_that_grew(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    mv = reg.register("fraud", model_dir(files={"a.bin": b"0123456789"}))
+    path = blob_path(reg, mv.files[0].sha256)
+    path.write_bytes(b"0123456789" * 1000)
+    with pytest.raises(errors.IntegrityError, match="more than the recorded 10 bytes"):
+        reg.pull("fraud/1", tmp_path / "out")
+    assert not (tmp_path / "out" / "a.bin").exists()
+
+
+def test_pull_of_many_files_in_parallel(
+    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+) -> None:
+    files = {f"shard-{i:02d}/weights.bin": os.urandom(1000 + i * 7919) for i in range(24)}
+    reg.register("big", model_dir(files=files))
+    reg.pull("big/1", tmp_path / "out")
+    for rel, data in files.items():
+        assert (tmp_path / "out" / rel).read_bytes() == data
+    leftovers = [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert leftovers == []

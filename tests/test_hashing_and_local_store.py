@@ -123,3 +123,14 @@ def test_a_source_failing_mid_stream_surfaces_its_error() -> None:
 
     with pytest.raises(OSError, match="cable unplugged"):
         hashing.copy_and_hash(Flaky(), io.BytesIO())
+
+
+@pytest.mark.parametrize(
+    ("hint", "actual"), [(0, 0), (10, 10), (10, 5_000_000), (9_000_000, 3), (-1, 7)]
+)
+def test_size_hint_only_sizes_buffers(hint: int, actual: int) -> None:
+    data = os.urandom(actual)
+    out = io.BytesIO()
+    digest = hashing.copy_and_hash(io.BytesIO(data), out, size_hint=hint)
+    assert digest == hashing.Digest(hashlib.sha256(data).hexdigest(), actual)
+    assert out.getvalue() == data

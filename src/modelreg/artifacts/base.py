@@ -34,8 +34,12 @@ class ArtifactStore(Protocol):
         expected_sha256: str | None = None,
         expected_size: int | None = None,
         progress: Progress | None = None,
+        size_hint: int | None = None,
     ) -> Digest:
         """Store a stream under its SHA-256, hashing while writing, atomically.
+
+        ``size_hint`` is the size the caller believes the stream has; unlike
+        ``expected_size`` it is not checked, only used to size buffers.
 
         A mismatch with ``expected_sha256`` or ``expected_size`` raises IntegrityError and
         stores nothing. Storing bytes that already exist keeps one copy and refreshes its

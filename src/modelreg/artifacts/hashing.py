@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 4 * 1024 * 1024
+MIN_CHUNK_SIZE = 64 * 1024
 # Buffers in flight: memory stays at BUFFERS * CHUNK_SIZE whatever the file size.
 BUFFERS = 6
 # With fsync on, start write-back every this many bytes so the disk works while we hash,
@@ -71,13 +72,19 @@ def copy_and_hash(
     progress: Progress | None = None,
     max_size: int | None = None,
     fsync: bool = False,
+    size_hint: int | None = None,
 ) -> Digest:
-    """Copy ``src`` to ``dst`` (or just read it when ``dst`` is None), hashing every byte."""
+    """Copy ``src`` to ``dst`` (or just read it when ``dst`` is None), hashing every byte.
+
+    ``size_hint`` (the expected size, if known) only sizes the buffers, so a small file
+    does not pay for zero-filling the buffers a large one needs; any size still works.
+    """
     hasher = hashlib.sha256()
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
     filled: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
-    for _ in range(BUFFERS):
-        free.put(bytearray(CHUNK_SIZE))
+    chunk, count = _buffer_plan(size_hint)
+    for _ in range(count):
+        free.put(bytearray(chunk))
     unsynced = 0
     write_errors: list[BaseException] = []
 
@@ -172,6 +179,14 @@ def start_writeback(fd: int) -> None:
 def hash_stream(src: Readable, progress: Progress | None = None) -> Digest:
     """SHA-256 and size of a stream, read in constant memory."""
     return copy_and_hash(src, None, progress=progress)
+
+
+def _buffer_plan(size_hint: int | None) -> tuple[int, int]:
+    if size_hint is None or size_hint < 0:
+        return CHUNK_SIZE, BUFFERS
+    # One byte more than expected, so a file of exactly the hinted size ends in one read.
+    chunk = max(MIN_CHUNK_SIZE, min(CHUNK_SIZE, size_hint + 1))
+    return chunk, max(2, min(BUFFERS, size_hint // chunk + 2))
 
 
 def _read_full(src: Readable, buf: bytearray) -> int:

@@ -49,13 +49,20 @@ class LocalArtifactStore:
         expected_sha256: str | None = None,
         expected_size: int | None = None,
         progress: Progress | None = None,
+        size_hint: int | None = None,
     ) -> Digest:
         if expected_sha256 is not None:
             validate_digest(expected_sha256)
         tmp = self._partial / f"{uuid.uuid4().hex}.part"
         try:
             with open(tmp, "xb", buffering=0) as out:
-                digest = copy_and_hash(src, out, progress=progress, fsync=self.fsync)
+                digest = copy_and_hash(
+                    src,
+                    out,
+                    progress=progress,
+                    fsync=self.fsync,
+                    size_hint=expected_size if expected_size is not None else size_hint,
+                )
             if expected_size is not None and digest.size != expected_size:
                 raise IntegrityError(
                     f"upload has {digest.size} bytes, expected {expected_size}",

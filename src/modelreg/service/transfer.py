@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from modelreg.artifacts.base import ArtifactStore
-from modelreg.artifacts.hashing import Progress, copy_and_hash, hash_stream
+from modelreg.artifacts.hashing import Progress, TooLarge, copy_and_hash, hash_stream
 from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
 from modelreg.domain.manifest import FileEntry, validate_relpath
 from modelreg.errors import IntegrityError, InvalidArgument, InvalidPath, NotFound, StorageError
@@ -67,7 +67,8 @@ def store_tree(
         rel, full = item
         try:
             with open(full, "rb", buffering=0) as src:
-                digest = blobs.put(src, progress=progress)
+                size = os.fstat(src.fileno()).st_size
+                digest = blobs.put(src, progress=progress, size_hint=size)
         except OSError as exc:
             raise StorageError(f"cannot read {full}: {exc}") from exc
         return FileEntry(path=rel, size=digest.size, sha256=digest.sha256)
@@ -97,8 +98,13 @@ def pull(
     except OSError as exc:
         raise StorageError(f"cannot create {target}: {exc}") from exc
     try:
-        for entry in version.files:
+
+        def fetch(entry: FileEntry) -> None:
             _fetch(blobs, entry, staging / validate_relpath(entry.path), progress, version.ref)
+
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-pull") as pool:
+            # list() re-raises the first failure; the staging folder is dropped below.
+            list(pool.map(fetch, version.files))
         for entry in version.files:
             final = target / entry.path
             final.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +128,18 @@ def _fetch(
             path=entry.path,
             sha256=entry.sha256,
         ) from exc
-    with src, open(out_path, "xb", buffering=0) as out:
-        digest = copy_and_hash(src, out, progress=progress, max_size=entry.size + 1)
+    try:
+        with src, open(out_path, "xb", buffering=0) as out:
+            digest = copy_and_hash(
+                src, out, progress=progress, max_size=entry.size + 1, size_hint=entry.size
+            )
+    except TooLarge as exc:
+        raise IntegrityError(
+            f"{ref}: {entry.path!r} is corrupt in the store: it holds more than the "
+            f"recorded {entry.size} bytes",
+            path=entry.path,
+            expected=entry.sha256,
+        ) from exc
     if digest.size != entry.size or digest.sha256 != entry.sha256:
         raise IntegrityError(
             f"{ref}: {entry.path!r} is corrupt in the store: expected {entry.size} bytes "
