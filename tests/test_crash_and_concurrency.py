@@ -88,3 +88,36 @@ def test_crash_between_blob_write_and_commit_leaves_no_version(
     assert reg.gc("0s").deleted_blobs == 1
     assert reg.register("fraud", folder).version == 1
     assert reg.verify().ok
+
+
+def _promote(uri: str, artifacts: str, version: int) -> str:
+    reg = modelreg.connect(uri, artifacts=artifacts, user=f"promoter-{version}")
+    try:
+        reg.transition(f"contested/{version}", "production", reason="race")
+        return "ok"
+    finally:
+        reg.close()
+
+
+def test_concurrent_promotions_leave_one_production_version(
+    reg: EmbeddedRegistry, registry_uri: str, tmp_path: Path
+) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+    count = 6
+    for number in range(1, count + 1):
+        reg.register("contested", folder)
+        reg.transition(f"contested/{number}", "staging")
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(3) as pool:
+        outcomes = pool.starmap(
+            _promote, [(registry_uri, str(tmp_path / "blobs"), n) for n in range(1, count + 1)]
+        )
+    assert outcomes == ["ok"] * count
+    stages = [v.stage for v in reg.list_versions("contested").all()]
+    assert stages.count("production") == 1
+    assert stages.count("archived") == count - 1
+    winner = reg.resolve("contested@production")
+    last_promotion = [e for e in reg.history("contested").all() if e.to_stage == "production"][-1]
+    assert last_promotion.version == winner.version
