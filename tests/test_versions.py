@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -274,3 +276,25 @@ def test_home_with_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (tmp_path / "reg" / "registry.db").exists()
     assert (tmp_path / "reg" / "blobs" / "sha256").is_dir()
     assert not (Path.cwd() / "~").exists()
+
+
+def test_unreadable_subfolder_fails_the_registration(
+    reg: EmbeddedRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "m"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "a.bin").write_bytes(b"a")
+    (folder / "locked" / "b.bin").write_bytes(b"b")
+    real_scandir = os.scandir
+
+    def scandir(path: Any) -> Any:
+        # Tests run as root, which reads every folder: simulate a permission error.
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(errors.StorageError, match=r"cannot read .*locked"):
+        reg.register("fraud", folder)
+    monkeypatch.undo()
+    assert reg.search_versions().items == []

@@ -40,7 +40,13 @@ def list_tree(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
     if not root.is_dir():
         raise InvalidPath(f"{root} is neither a regular file nor a folder", path=str(root))
     out: list[tuple[str, Path]] = []
-    for folder, dirs, files in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:
+        # os.walk skips folders it cannot read unless told otherwise; a version that
+        # silently lacks files is worse than a registration that fails.
+        raise StorageError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+
+    for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs.sort()
         base = Path(folder)
         for name in dirs:
