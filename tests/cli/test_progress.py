@@ -12,7 +12,7 @@ from pathlib import Path
 def _env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODELREG_")}
     env["MODELREG_HOME"] = str(home)
-    env["COLUMNS"] = "100"
+    env["COLUMNS"] = "160"
     return env
 
 

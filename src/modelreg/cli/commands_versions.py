@@ -92,7 +92,8 @@ def register(
     registry = state.registry
     enabled = output.progress_enabled(json_output)
     total = sum(f.stat().st_size for _, f in list_tree(path)) if enabled else None
-    with output.transfer_progress(f"uploading {path}", total, enabled=enabled) as progress:
+    label = f"uploading {path.name or path}"
+    with output.transfer_progress(label, total, enabled=enabled) as progress:
         version = registry.register(
             name,
             path,

@@ -7,7 +7,6 @@ transaction, and writes the change and its timeline record in one transaction.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from modelreg.artifacts.base import ArtifactStore
 from modelreg.auth.principal import Principal
 from modelreg.domain.entities import (
     Comparison,
@@ -30,15 +28,11 @@ from modelreg.domain.entities import (
     check_metrics,
     check_params,
 )
-from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry, Manifest
 from modelreg.domain.names import (
-    validate_alias,
-    validate_key,
     validate_model_name,
-    validate_tag_value,
 )
-from modelreg.domain.refs import LATEST, Ref, parse_ref, version_ref
+from modelreg.domain.refs import Ref, parse_ref, version_ref
 from modelreg.errors import (
     AlreadyExists,
     Conflict,
@@ -46,14 +40,19 @@ from modelreg.errors import (
     InvalidArgument,
     NotFound,
 )
+from modelreg.service.common import (
+    MAX_DESCRIPTION,
+    check_tags,
+    check_text,
+    delta,
+    param_number,
+    param_text,
+)
 from modelreg.service.events import record, to_event, utcnow
+from modelreg.service.labels import LabelsService
 from modelreg.store import queries as q
 from modelreg.store import search as s
 from modelreg.store import tables as t
-from modelreg.store.database import Database
-
-MAX_DESCRIPTION = 20_000
-MAX_REASON = 2_000
 
 
 @dataclass(frozen=True)
@@ -68,12 +67,8 @@ class VersionInput:
     description: str
 
 
-class RegistryService:
+class RegistryService(LabelsService):
     """Use cases over one metadata database and one blob store."""
-
-    def __init__(self, db: Database, blobs: ArtifactStore) -> None:
-        self.db = db
-        self.blobs = blobs
 
     # ------------------------------------------------------------------ models
 
@@ -87,8 +82,8 @@ class RegistryService:
     ) -> Model:
         """Create a registered model; AlreadyExists if the name is taken."""
         validate_model_name(name)
-        _check_text(description, "description", MAX_DESCRIPTION)
-        checked = _check_tags(tags)
+        check_text(description, "description", MAX_DESCRIPTION)
+        checked = check_tags(tags)
         with self.db.write() as conn:
             exists = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).first()
             if exists is not None:
@@ -109,7 +104,7 @@ class RegistryService:
         validate_model_name(name)
         if description is None:
             raise InvalidArgument("nothing to update: pass description")
-        _check_text(description, "description", MAX_DESCRIPTION)
+        check_text(description, "description", MAX_DESCRIPTION)
         with self.db.write() as conn:
             row = q.model_row(conn, name, lock=True)
             conn.execute(
@@ -190,13 +185,13 @@ class RegistryService:
         """Validate everything about a registration but its files, and that its parents
         exist, so a client can refuse bad input before uploading any bytes."""
         validate_model_name(name)
-        _check_text(description, "description", MAX_DESCRIPTION)
+        check_text(description, "description", MAX_DESCRIPTION)
         checked = VersionInput(
             name=name,
             metrics=check_metrics(metrics),
             params=check_params(params),
             lineage=Lineage.from_value(lineage),
-            tags=_check_tags(tags),
+            tags=check_tags(tags),
             description=description,
         )
         parents = [parse_ref(p) for p in checked.lineage.parents]
@@ -345,7 +340,7 @@ class RegistryService:
         parsed = parse_ref(ref)
         if description is None:
             raise InvalidArgument("nothing to update: pass description")
-        _check_text(description, "description", MAX_DESCRIPTION)
+        check_text(description, "description", MAX_DESCRIPTION)
         with self.db.write() as conn:
             lc = q.lifecycle(conn)
             row = q.version_row(conn, parsed, lc)
@@ -388,192 +383,6 @@ class RegistryService:
                 from_stage=row.stage,
                 manifest_digest=row.manifest_digest,
             )
-
-    # ------------------------------------------------------------------ stages
-
-    def transition(
-        self, actor: Principal, ref: str, stage: str, *, reason: str = ""
-    ) -> ModelVersion:
-        """Move a version to ``stage`` if the lifecycle allows it. Entering an exclusive stage
-        moves the previous holder to the stage's overflow (production -> archived) in the
-        same transaction."""
-        parsed = parse_ref(ref)
-        _check_text(reason, "reason", MAX_REASON)
-        if not isinstance(stage, str):
-            raise InvalidArgument("stage must be a string")
-        target = stage.lower()
-        with self.db.write() as conn:
-            q.model_row(conn, parsed.name, lock=True)
-            lc = q.lifecycle(conn)
-            row = q.version_row(conn, parsed, lc)
-            lc.check_transition(row.stage, target)
-            now = utcnow()
-            canonical = version_ref(row.model_name, row.version)
-            overflow = lc.exclusive.get(target)
-            if overflow is not None:
-                holder = conn.execute(
-                    sa.select(t.versions.c.id, t.versions.c.version).where(
-                        t.versions.c.model_id == row.model_id,
-                        t.versions.c.exclusive_stage == target,
-                    )
-                ).first()
-                if holder is not None:
-                    self._set_stage(conn, holder.id, overflow, lc, now)
-                    record(
-                        conn,
-                        actor,
-                        "stage_changed",
-                        row.model_name,
-                        holder.version,
-                        at=now,
-                        from_stage=target,
-                        to_stage=overflow,
-                        reason=f"replaced in {target} by {canonical}",
-                        displaced_by=row.version,
-                    )
-            self._set_stage(conn, row.id, target, lc, now)
-            record(
-                conn,
-                actor,
-                "stage_changed",
-                row.model_name,
-                row.version,
-                at=now,
-                from_stage=row.stage,
-                to_stage=target,
-                reason=reason or None,
-            )
-            return self._version(conn, Ref(row.model_name, version=row.version), lc)
-
-    def get_lifecycle(self, actor: Principal) -> Lifecycle:
-        """The registry's stages, allowed moves and exclusive stages."""
-        with self.db.read() as conn:
-            return q.lifecycle(conn)
-
-    def set_lifecycle(self, actor: Principal, lifecycle: Lifecycle) -> Lifecycle:
-        """Replace the lifecycle; refused if a version sits in a stage it drops, or if a
-        newly exclusive stage already holds several versions of one model."""
-        with self.db.write() as conn:
-            before = q.lifecycle(conn)
-            v = t.versions.c
-            orphan = conn.execute(
-                sa.select(v.stage, sa.func.count())
-                .where(v.stage.not_in(lifecycle.stages))
-                .group_by(v.stage)
-            ).first()
-            if orphan is not None:
-                raise Conflict(
-                    f"{orphan[1]} version(s) are in stage {orphan[0]!r}, which the new "
-                    "lifecycle drops; move them first"
-                )
-            exclusive = list(lifecycle.exclusive)
-            crowded = conn.execute(
-                sa.select(t.models.c.name, v.stage)
-                .join(t.models, t.models.c.id == v.model_id)
-                .where(v.stage.in_(exclusive))
-                .group_by(t.models.c.name, v.stage)
-                .having(sa.func.count() > 1)
-            ).first()
-            if crowded is not None:
-                raise Conflict(
-                    f"model {crowded[0]!r} has several versions in {crowded[1]!r}, "
-                    "which the new lifecycle makes exclusive"
-                )
-            # Clear first, then set: the unique index must hold after every statement.
-            conn.execute(sa.update(t.versions).values(exclusive_stage=None))
-            if exclusive:
-                conn.execute(
-                    sa.update(t.versions)
-                    .where(v.stage.in_(exclusive))
-                    .values(exclusive_stage=v.stage)
-                )
-            _upsert_setting(conn, q.LIFECYCLE_KEY, lifecycle.to_json())
-            record(
-                conn, actor, "lifecycle_set", "", before=before.to_dict(), after=lifecycle.to_dict()
-            )
-            return lifecycle
-
-    # ----------------------------------------------------------------- aliases
-
-    def set_alias(self, actor: Principal, name: str, alias: str, version: int) -> ModelVersion:
-        """Point ``NAME@alias`` at a version (moving it if it pointed elsewhere)."""
-        validate_model_name(name)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise InvalidArgument(f"version must be a positive integer, not {version!r}")
-        with self.db.write() as conn:
-            model = q.model_row(conn, name, lock=True)
-            lc = q.lifecycle(conn)
-            validate_alias(alias, frozenset({*lc.stages, LATEST}))
-            target = q.version_row(conn, Ref(name, version=version), lc)
-            previous = conn.execute(
-                sa.select(t.versions.c.version)
-                .join(t.aliases, t.aliases.c.version_id == t.versions.c.id)
-                .where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias)
-            ).scalar()
-            if previous == version:
-                return self._version(conn, Ref(name, version=version), lc)
-            now = utcnow()
-            conn.execute(
-                sa.delete(t.aliases).where(
-                    t.aliases.c.model_id == model.id, t.aliases.c.alias == alias
-                )
-            )
-            conn.execute(
-                sa.insert(t.aliases).values(
-                    model_id=model.id,
-                    alias=alias,
-                    version_id=target.id,
-                    updated_at=now,
-                    updated_by=actor.name,
-                )
-            )
-            record(conn, actor, "alias_set", name, version, at=now, alias=alias, previous=previous)
-            return self._version(conn, Ref(name, version=version), lc)
-
-    def delete_alias(self, actor: Principal, name: str, alias: str) -> None:
-        """Remove ``NAME@alias``; NotFound if it is not set."""
-        validate_model_name(name)
-        with self.db.write() as conn:
-            model = q.model_row(conn, name, lock=True)
-            previous = conn.execute(
-                sa.select(t.versions.c.version)
-                .join(t.aliases, t.aliases.c.version_id == t.versions.c.id)
-                .where(t.aliases.c.model_id == model.id, t.aliases.c.alias == alias)
-            ).scalar()
-            if previous is None:
-                raise NotFound(f"model {name!r} has no alias {alias!r}", model=name, alias=alias)
-            conn.execute(
-                sa.delete(t.aliases).where(
-                    t.aliases.c.model_id == model.id, t.aliases.c.alias == alias
-                )
-            )
-            record(conn, actor, "alias_deleted", name, previous, alias=alias)
-
-    # -------------------------------------------------------------------- tags
-
-    def set_tags(self, actor: Principal, ref: str, tags: Mapping[str, str]) -> None:
-        """Set tags on a model (``NAME``) or a version (``NAME/3``, ``NAME@stage`` …)."""
-        checked = _check_tags(tags)
-        if not checked:
-            raise InvalidArgument("no tags given")
-        with self.db.write() as conn:
-            table, owner, owner_id, model, number = self._tag_owner(conn, ref)
-            self._write_tags(conn, table, owner, owner_id, checked)
-            kind = "version_tags_set" if number is not None else "model_tags_set"
-            record(conn, actor, kind, model, number, tags=checked)
-
-    def delete_tag(self, actor: Principal, ref: str, key: str) -> None:
-        """Remove one tag from a model or version; NotFound if it is not set."""
-        validate_key(key, "tag")
-        with self.db.write() as conn:
-            table, owner, owner_id, model, number = self._tag_owner(conn, ref)
-            deleted = conn.execute(
-                sa.delete(table).where(table.c[owner] == owner_id, table.c.key == key)
-            ).rowcount
-            if not deleted:
-                raise NotFound(f"{ref} has no tag {key!r}", ref=ref, key=key)
-            kind = "version_tag_deleted" if number is not None else "model_tag_deleted"
-            record(conn, actor, kind, model, number, key=key)
 
     # ---------------------------------------------------------- history/compare
 
@@ -624,7 +433,7 @@ class RegistryService:
                 key,
                 va.metrics.get(key),
                 vb.metrics.get(key),
-                _delta(va.metrics.get(key), vb.metrics.get(key)),
+                delta(va.metrics.get(key), vb.metrics.get(key)),
             )
             for key in sorted({*va.metrics, *vb.metrics})
         )
@@ -637,12 +446,6 @@ class RegistryService:
         return Comparison(a=va, b=vb, metrics=metrics, params=params, lineage=lineage)
 
     # ----------------------------------------------------------------- helpers
-
-    def _model(self, conn: Connection, name: str) -> Model:
-        return q.load_models(conn, [q.model_row(conn, name)])[0]
-
-    def _version(self, conn: Connection, ref: Ref, lc: Lifecycle) -> ModelVersion:
-        return q.load_versions(conn, [q.version_row(conn, ref, lc)])[0]
 
     def _insert_model(self, conn: Connection, actor: Principal, name: str, description: str) -> int:
         now = utcnow()
@@ -714,53 +517,14 @@ class RegistryService:
                     {
                         "version_id": version_id,
                         "key": k,
-                        "value": _param_text(v),
-                        "value_num": _param_number(v),
+                        "value": param_text(v),
+                        "value_num": param_number(v),
                         "value_json": json.dumps(v),
                     }
                     for k, v in params.items()
                 ],
             )
         self._write_tags(conn, t.version_tags, "version_id", version_id, tags)
-
-    def _write_tags(
-        self, conn: Connection, table: sa.Table, owner: str, owner_id: int, tags: dict[str, str]
-    ) -> None:
-        if not tags:
-            return
-        conn.execute(
-            sa.delete(table).where(table.c[owner] == owner_id, table.c.key.in_(list(tags)))
-        )
-        conn.execute(
-            sa.insert(table), [{owner: owner_id, "key": k, "value": v} for k, v in tags.items()]
-        )
-
-    def _tag_owner(self, conn: Connection, ref: str) -> tuple[sa.Table, str, int, str, int | None]:
-        if isinstance(ref, str) and "/" not in ref and "@" not in ref:
-            validate_model_name(ref)
-            model = q.model_row(conn, ref, lock=True)
-            return t.model_tags, "model_id", model.id, ref, None
-        parsed = parse_ref(ref)
-        q.model_row(conn, parsed.name, lock=True)
-        row = q.version_row(conn, parsed, q.lifecycle(conn))
-        conn.execute(
-            sa.update(t.versions).where(t.versions.c.id == row.id).values(updated_at=utcnow())
-        )
-        return t.version_tags, "version_id", row.id, row.model_name, row.version
-
-    def _set_stage(
-        self, conn: Connection, version_id: int, stage: str, lc: Lifecycle, now: Any
-    ) -> None:
-        conn.execute(
-            sa.update(t.versions)
-            .where(t.versions.c.id == version_id)
-            .values(
-                stage=stage,
-                exclusive_stage=stage if stage in lc.exclusive else None,
-                stage_changed_at=now,
-                updated_at=now,
-            )
-        )
 
     def _check_blobs(self, manifest: Manifest) -> None:
         for entry in manifest.files:
@@ -777,45 +541,3 @@ class RegistryService:
                     path=entry.path,
                     sha256=entry.sha256,
                 )
-
-
-def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    if tags is not None and not isinstance(tags, Mapping):
-        raise InvalidArgument("tags must be a mapping of strings")
-    return {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()}
-
-
-def _check_text(value: object, what: str, limit: int) -> None:
-    if not isinstance(value, str):
-        raise InvalidArgument(f"{what} must be a string")
-    if len(value) > limit:
-        raise InvalidArgument(f"{what} is longer than {limit} characters")
-
-
-def _param_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _param_number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _delta(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None:
-        return None
-    delta = b - a
-    return delta if math.isfinite(delta) else None
-
-
-def _upsert_setting(conn: Connection, key: str, value: str) -> None:
-    updated = conn.execute(
-        sa.update(t.settings).where(t.settings.c.key == key).values(value=value)
-    ).rowcount
-    if not updated:
-        conn.execute(sa.insert(t.settings).values(key=key, value=value))
