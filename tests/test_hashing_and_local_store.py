@@ -134,3 +134,46 @@ def test_size_hint_only_sizes_buffers(hint: int, actual: int) -> None:
     digest = hashing.copy_and_hash(io.BytesIO(data), out, size_hint=hint)
     assert digest == hashing.Digest(hashlib.sha256(data).hexdigest(), actual)
     assert out.getvalue() == data
+
+
+SIZES = [
+    0,
+    1,
+    4095,
+    4096,
+    4097,
+    hashing.CHUNK_SIZE,
+    hashing.CHUNK_SIZE + 123,
+    3 * hashing.CHUNK_SIZE,
+]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("direct_io", [True, False])
+def test_durable_puts_store_exact_bytes(tmp_path: Path, size: int, direct_io: bool) -> None:
+    store = LocalArtifactStore(tmp_path / "blobs", fsync=True, direct_io=direct_io)
+    data = os.urandom(size)
+    for hint in (None, size):
+        digest = store.put(io.BytesIO(data), size_hint=hint)
+        assert digest == hashing.Digest(hashlib.sha256(data).hexdigest(), size)
+        assert store.path_of(digest.sha256).read_bytes() == data
+        store.delete(digest.sha256)
+
+
+def test_file_systems_without_direct_io_fall_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & getattr(os, "O_DIRECT", 0):
+            real_open(path, os.O_WRONLY | os.O_CREAT, mode)  # like tmpfs: created, then refused
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    store = LocalArtifactStore(tmp_path / "blobs", fsync=True)
+    data = os.urandom(5000)
+    digest = store.put(io.BytesIO(data))
+    assert store.path_of(digest.sha256).read_bytes() == data
+    assert list((tmp_path / "blobs" / "partial").iterdir()) == []

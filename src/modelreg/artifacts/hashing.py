@@ -11,7 +11,9 @@ whose name does not match its content.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
+import mmap
 import os
 import queue
 import threading
@@ -21,6 +23,9 @@ from typing import BinaryIO, Protocol
 
 CHUNK_SIZE = 4 * 1024 * 1024
 MIN_CHUNK_SIZE = 64 * 1024
+# Direct I/O needs buffers, lengths and offsets aligned to the device's block size; 4 KiB
+# covers every common device. Buffers come from mmap, which aligns them to pages.
+ALIGN = 4096
 # Buffers in flight: memory stays at BUFFERS * CHUNK_SIZE whatever the file size.
 BUFFERS = 6
 # With fsync on, start write-back every this many bytes so the disk works while we hash,
@@ -31,7 +36,7 @@ Progress = Callable[[int], None]
 
 
 class Readable(Protocol):
-    def readinto(self, buffer: bytearray | memoryview, /) -> int | None: ...
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +60,9 @@ class _Stage(threading.Thread):
     ``work`` must not raise: each stage hands its errors to the calling thread itself.
     """
 
-    def __init__(self, name: str, work: Callable[[bytearray, int], None]) -> None:
+    def __init__(self, name: str, work: Callable[[mmap.mmap, int], None]) -> None:
         super().__init__(name=name, daemon=True)
-        self.inbox: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[tuple[mmap.mmap, int] | None] = queue.SimpleQueue()
         self.work = work
 
     def run(self) -> None:
@@ -73,35 +78,41 @@ def copy_and_hash(
     max_size: int | None = None,
     fsync: bool = False,
     size_hint: int | None = None,
+    direct: bool = False,
 ) -> Digest:
     """Copy ``src`` to ``dst`` (or just read it when ``dst`` is None), hashing every byte.
 
     ``size_hint`` (the expected size, if known) only sizes the buffers, so a small file
-    does not pay for zero-filling the buffers a large one needs; any size still works.
+    does not pay for allocating the buffers a large one needs; any size still works.
+    ``direct`` says ``dst`` was opened with ``O_DIRECT``: whole chunks bypass the page
+    cache, and the unaligned tail is written after switching ``O_DIRECT`` off.
     """
     hasher = hashlib.sha256()
-    free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-    filled: queue.SimpleQueue[tuple[bytearray, int] | BaseException] = queue.SimpleQueue()
+    free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
+    filled: queue.SimpleQueue[tuple[mmap.mmap, int] | BaseException] = queue.SimpleQueue()
     chunk, count = _buffer_plan(size_hint)
     for _ in range(count):
-        free.put(bytearray(chunk))
+        free.put(mmap.mmap(-1, chunk))
     unsynced = 0
     write_errors: list[BaseException] = []
 
-    def read(buf: bytearray, _n: int) -> None:
+    def read(buf: mmap.mmap, _n: int) -> None:
         try:
             filled.put((buf, _read_full(src, buf)))
         except BaseException as exc:  # re-raised in the calling thread
             filled.put(exc)
 
-    def write(buf: bytearray, n: int) -> None:
+    def write(buf: mmap.mmap, n: int) -> None:
         nonlocal unsynced
         assert dst is not None
         try:
             if not write_errors:
-                dst.write(memoryview(buf)[:n])
+                if direct:
+                    _write_direct(dst, memoryview(buf)[:n])
+                else:
+                    _write_all(dst, memoryview(buf)[:n])
                 unsynced += n
-                if fsync and unsynced >= SYNC_EVERY:
+                if fsync and not direct and unsynced >= SYNC_EVERY:
                     start_writeback(dst.fileno())
                     unsynced = 0
         except BaseException as exc:  # re-raised in the calling thread
@@ -184,12 +195,32 @@ def hash_stream(src: Readable, progress: Progress | None = None) -> Digest:
 def _buffer_plan(size_hint: int | None) -> tuple[int, int]:
     if size_hint is None or size_hint < 0:
         return CHUNK_SIZE, BUFFERS
-    # One byte more than expected, so a file of exactly the hinted size ends in one read.
-    chunk = max(MIN_CHUNK_SIZE, min(CHUNK_SIZE, size_hint + 1))
+    # One byte more than expected, so a file of exactly the hinted size ends in one read;
+    # rounded up to the alignment direct I/O needs.
+    wanted = max(MIN_CHUNK_SIZE, min(CHUNK_SIZE, size_hint + 1))
+    chunk = -(-wanted // ALIGN) * ALIGN
     return chunk, max(2, min(BUFFERS, size_hint // chunk + 2))
 
 
-def _read_full(src: Readable, buf: bytearray) -> int:
+def _write_all(dst: BinaryIO, view: memoryview) -> None:
+    # A raw file may write less than asked (signals, some file systems): loop until done.
+    while view:
+        written = dst.write(view)
+        view = view[written:]
+
+
+def _write_direct(dst: BinaryIO, view: memoryview) -> None:
+    aligned = len(view) - len(view) % ALIGN
+    if aligned:
+        _write_all(dst, view[:aligned])
+    if aligned < len(view):
+        # Only the last chunk of a stream can be partial: finish it through the page cache.
+        fd = dst.fileno()
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+        _write_all(dst, view[aligned:])
+
+
+def _read_full(src: Readable, buf: mmap.mmap) -> int:
     # Fill the whole buffer unless the stream ends: short reads from pipes and sockets
     # would otherwise shrink every chunk and multiply per-chunk overhead.
     view = memoryview(buf)
