@@ -89,7 +89,7 @@ def settings(args: argparse.Namespace) -> tuple[str, str]:
         "Settings",
         f"{args.size_mib} MiB file, {args.repeat} runs per measurement; modelreg copies in "
         f"{hashing.CHUNK_SIZE // MIB} MiB chunks with {hashing.BUFFERS} buffers in flight, "
-        f"write-back every {hashing.SYNC_EVERY // MIB} MiB when fsync is on, "
+        "blobs written with O_DIRECT (then fdatasync) when fsync is on, "
         f"{transfer.WORKERS} files at a time in a folder",
     )
 
@@ -114,13 +114,16 @@ def run(work: Path, size: int, repeat: int, big: bool) -> tuple[list[Table], lis
 
 
 NOTES = [
-    "MB = 10^6 bytes. Files are hot in the page cache (written just before; nothing is "
-    "dropped from it), so reads are memory copies and only fsync reaches the disk.",
+    "MB = 10^6 bytes. Source files are hot in the page cache (written just before; "
+    "nothing is dropped from it), so reading them costs memory copies. With fsync on, "
+    "register writes blobs with O_DIRECT, around the page cache, so the first pull of a "
+    "version reads from the disk and later ones from the cache.",
     "After each register run the blob store is emptied and 16 random bytes at the start "
     "of every file are rewritten, so deduplication never skips the write. Pull reads one "
     "registered version again and again; its copy is deleted after each run, as is cp's.",
-    "pull never calls fsync: the fsync setting changes register (blob fdatasync, SQLite "
-    "synchronous=FULL) only. `cp` does not fsync; `cp + sync` adds an fsync of the copy.",
+    "pull never calls fsync: the fsync setting changes register (O_DIRECT blob writes "
+    "and fdatasync, SQLite synchronous=FULL) only. `cp` does not fsync; `cp + sync` adds "
+    "an fsync of the copy.",
     "Writing into memory that has been free for a few seconds (the idle row) is several "
     "times slower on this machine, a KVM guest, than into memory freed just before: the "
     "guest most likely hands free pages back to its host, which faults them in again. "
