@@ -50,12 +50,14 @@ class ServiceBase:
 
 
 def check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    """Validated tags (string keys and values), or InvalidArgument/InvalidName."""
     if tags is not None and not isinstance(tags, Mapping):
         raise InvalidArgument("tags must be a mapping of strings")
     return {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()}
 
 
 def check_text(value: object, what: str, limit: int) -> None:
+    """Refuse a free-text field that is not a string or is longer than ``limit``."""
     if not isinstance(value, str):
         raise InvalidArgument(f"{what} must be a string")
     if len(value) > limit:
@@ -63,6 +65,7 @@ def check_text(value: object, what: str, limit: int) -> None:
 
 
 def param_text(value: Any) -> str | None:
+    """The text form of a parameter, which string filters compare against."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -71,12 +74,14 @@ def param_text(value: Any) -> str | None:
 
 
 def param_number(value: Any) -> float | None:
+    """The numeric form of a parameter, which number filters compare against."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value)
 
 
 def delta(a: float | None, b: float | None) -> float | None:
+    """``b - a`` when both exist and the difference is finite."""
     if a is None or b is None:
         return None
     difference = b - a
@@ -84,6 +89,7 @@ def delta(a: float | None, b: float | None) -> float | None:
 
 
 def upsert_setting(conn: Connection, key: str, value: str) -> None:
+    """Insert or replace one registry-wide setting inside the caller's transaction."""
     updated = conn.execute(
         sa.update(t.settings).where(t.settings.c.key == key).values(value=value)
     ).rowcount
