@@ -205,6 +205,8 @@ def test_custom_lifecycle(three: EmbeddedRegistry) -> None:
     three.transition("fraud/2", "shadow")
     three.transition("fraud/2", "canary")
     assert three.get("fraud/1").stage == "shadow"  # displaced from the exclusive canary
+    assert three.resolve("fraud@canary").version == 2
+    assert three.resolve("fraud@shadow").version == 1
     with pytest.raises(errors.InvalidTransition):
         three.transition("fraud/3", "canary")
 

@@ -33,7 +33,7 @@ class ServiceBase:
     def _model(self, conn: Connection, name: str) -> Model:
         return q.load_models(conn, [q.model_row(conn, name)])[0]
 
-    def _version(self, conn: Connection, ref: Ref, lc: Lifecycle) -> ModelVersion:
+    def _version(self, conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> ModelVersion:
         return q.load_versions(conn, [q.version_row(conn, ref, lc)])[0]
 
     def _write_tags(

@@ -301,7 +301,7 @@ class RegistryService(LabelsService):
         ``NAME@latest``."""
         parsed = parse_ref(ref)
         with self.db.read() as conn:
-            return self._version(conn, parsed, q.lifecycle(conn))
+            return self._version(conn, parsed)
 
     def search_versions(
         self,
@@ -425,9 +425,8 @@ class RegistryService(LabelsService):
         """Two versions side by side; metric deltas are ``b - a``."""
         ref_a, ref_b = parse_ref(a), parse_ref(b)
         with self.db.read() as conn:
-            lc = q.lifecycle(conn)
-            va = self._version(conn, ref_a, lc)
-            vb = self._version(conn, ref_b, lc)
+            va = self._version(conn, ref_a)
+            vb = self._version(conn, ref_b)
         metrics = tuple(
             ValueDiff(
                 key,

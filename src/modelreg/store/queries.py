@@ -43,8 +43,12 @@ def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
     return row
 
 
-def version_row(conn: Connection, ref: Ref, lc: Lifecycle) -> Row[Any]:
-    """The version a reference points at; NotFound names what was missing."""
+def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[Any]:
+    """The version a reference points at; NotFound names what was missing.
+
+    The lifecycle tells stages from aliases; it is read only for such a label when the
+    caller has not read it already.
+    """
     query = sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(t.models.c.name == ref.name)
     if ref.version is not None:
         row = conn.execute(query.where(t.versions.c.version == ref.version)).first()
@@ -57,7 +61,7 @@ def version_row(conn: Connection, ref: Ref, lc: Lifecycle) -> Row[Any]:
     if label == LATEST:
         row = conn.execute(query.order_by(t.versions.c.version.desc()).limit(1)).first()
         what = f"model {ref.name!r} has no versions"
-    elif label in lc.stages:
+    elif label in (lc or lifecycle(conn)).stages:
         # A non-exclusive stage may hold several versions: the newest one answers.
         row = conn.execute(
             query.where(t.versions.c.stage == label).order_by(t.versions.c.version.desc()).limit(1)
