@@ -1,4 +1,5 @@
-"""The registry's use cases. The only code that changes state.
+"""The registry's use cases for models and versions (stages, aliases and tags are in
+``labels.py``). The service layer is the only code that changes state.
 
 Every public method takes the acting principal first, validates its input before opening a
 transaction, and writes the change and its timeline record in one transaction.
