@@ -167,10 +167,12 @@ class EmbeddedRegistry:
     ) -> Page[ModelVersion]:
         """A model's versions, newest first."""
         validate_model_name(name)
-        self.get_model(name)
-        return self.search_versions(
+        page = self.search_versions(
             f"name = '{name}'", order_by=["-version"], page_size=page_size, page_token=page_token
         )
+        if not page.items and page_token is None:
+            self.get_model(name)  # an empty first page: tell a missing model from an empty one
+        return page
 
     def update_version(self, ref: str, *, description: str | None = None) -> ModelVersion:
         """Change a version's description."""

@@ -185,16 +185,7 @@ class RegistryService(LabelsService):
     ) -> VersionInput:
         """Validate everything about a registration but its files, and that its parents
         exist, so a client can refuse bad input before uploading any bytes."""
-        validate_model_name(name)
-        check_text(description, "description", MAX_DESCRIPTION)
-        checked = VersionInput(
-            name=name,
-            metrics=check_metrics(metrics),
-            params=check_params(params),
-            lineage=Lineage.from_value(lineage),
-            tags=check_tags(tags),
-            description=description,
-        )
+        checked = _validate_input(name, metrics, params, lineage, tags, description)
         parents = [parse_ref(p) for p in checked.lineage.parents]
         if parents:
             with self.db.read() as conn:
@@ -222,15 +213,8 @@ class RegistryService(LabelsService):
         bytes. The model is created on first registration unless ``create_model`` is False.
         """
         manifest = Manifest.build(list(files))
-        given = self.check_version_input(
-            actor,
-            name,
-            metrics=metrics,
-            params=params,
-            lineage=lineage,
-            tags=tags,
-            description=description,
-        )
+        # Parents are resolved inside the transaction below, so no separate read here.
+        given = _validate_input(name, metrics, params, lineage, tags, description)
         checked_metrics, checked_params, checked_tags = given.metrics, given.params, given.tags
         checked_lineage = given.lineage
         parent_refs = [parse_ref(p) for p in checked_lineage.parents]
@@ -541,3 +525,26 @@ class RegistryService(LabelsService):
                     path=entry.path,
                     sha256=entry.sha256,
                 )
+
+
+def _validate_input(
+    name: str,
+    metrics: Mapping[str, float] | None,
+    params: Mapping[str, Any] | None,
+    lineage: Lineage | Mapping[str, Any] | None,
+    tags: Mapping[str, str] | None,
+    description: str,
+) -> VersionInput:
+    validate_model_name(name)
+    check_text(description, "description", MAX_DESCRIPTION)
+    checked = VersionInput(
+        name=name,
+        metrics=check_metrics(metrics),
+        params=check_params(params),
+        lineage=Lineage.from_value(lineage),
+        tags=check_tags(tags),
+        description=description,
+    )
+    for parent in checked.lineage.parents:
+        parse_ref(parent)
+    return checked

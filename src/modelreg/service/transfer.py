@@ -7,7 +7,6 @@ import os
 import shutil
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -160,7 +159,6 @@ def _references(db: Database) -> dict[str, tuple[int, list[str]]]:
     """sha256 -> (recorded size, versions that use it)."""
     f, v, m = t.version_files.c, t.versions.c, t.models.c
     refs: dict[str, tuple[int, list[str]]] = {}
-    users: dict[str, list[str]] = defaultdict(list)
     with db.read() as conn:
         rows = conn.execute(
             sa.select(f.sha256, f.size, m.name, v.version)
@@ -168,8 +166,7 @@ def _references(db: Database) -> dict[str, tuple[int, list[str]]]:
             .join(t.models, m.id == v.model_id)
         )
         for sha, size, name, number in rows:
-            users[sha].append(f"{name}/{number}")
-            refs[sha] = (size, users[sha])
+            refs.setdefault(sha, (size, []))[1].append(f"{name}/{number}")
     return refs
 
 
@@ -233,7 +230,8 @@ def gc(
     if grace < 0:
         raise InvalidArgument("grace must not be negative")
     cutoff = clock() - grace
-    referenced = set(_references(db))
+    with db.read() as conn:
+        referenced = set(conn.execute(sa.select(t.version_files.c.sha256).distinct()).scalars())
     deleted = deleted_bytes = kept = 0
     for blob in (b for b in blobs.iter_blobs() if b.sha256 not in referenced):
         if blob.mtime >= cutoff:

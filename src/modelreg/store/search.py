@@ -335,17 +335,15 @@ def required_keys(expr: Expr | None) -> frozenset[tuple[str, str]]:
     conjuncts = expr.items if isinstance(expr, And) else (expr,) if expr is not None else ()
     required = set()
     for item in conjuncts:
-        implies = (
-            isinstance(item, Compare)
-            or (isinstance(item, In) and not item.negated)
-            or (isinstance(item, IsNull) and item.negated)
-            or (isinstance(item, Like) and not item.negated)
-        )
-        if (
-            implies
-            and isinstance(item, Compare | In | IsNull | Like)
-            and item.field.namespace != "attr"
-        ):
+        if isinstance(item, Compare):
+            implies = True
+        elif isinstance(item, In | Like):
+            implies = not item.negated
+        elif isinstance(item, IsNull):
+            implies = item.negated  # IS NOT NULL
+        else:
+            continue
+        if implies and item.field.namespace != "attr":
             required.add((item.field.namespace, item.field.key))
     return frozenset(required)
 
