@@ -59,10 +59,11 @@ def create(
     """Create a model (registering a version also creates its model)."""
     state = get_state(ctx)
     model = state.registry.create_model(name, description=description, tags=parse_tags(tag or []))
-    if state.wants_json(json_flag):
-        output.print_json(model.to_dict())
-    else:
-        output.line(f"created model {model.name}")
+    output.entity(
+        model,
+        json_output=state.wants_json(json_flag),
+        render=lambda model: output.line(f"created model {model.name}"),
+    )
 
 
 @model_app.command("show")
@@ -70,10 +71,7 @@ def model_show(ctx: typer.Context, name: Name, json_flag: JsonFlag = False) -> N
     """Show a model's description, tags, latest version, stage holders and aliases."""
     state = get_state(ctx)
     model = state.registry.get_model(name)
-    if state.wants_json(json_flag):
-        output.print_json(model.to_dict())
-    else:
-        views.model(model)
+    output.entity(model, json_output=state.wants_json(json_flag), render=views.model)
 
 
 @model_app.command("update")
@@ -88,10 +86,11 @@ def model_update(
     """Change a model's description."""
     state = get_state(ctx)
     model = state.registry.update_model(name, description=description)
-    if state.wants_json(json_flag):
-        output.print_json(model.to_dict())
-    else:
-        output.line(f"updated model {model.name}")
+    output.entity(
+        model,
+        json_output=state.wants_json(json_flag),
+        render=lambda model: output.line(f"updated model {model.name}"),
+    )
 
 
 @model_app.command("delete")

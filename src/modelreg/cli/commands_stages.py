@@ -47,10 +47,11 @@ def transition(
     """Move a version to another stage, as the lifecycle allows."""
     state = get_state(ctx)
     version = state.registry.transition(ref, stage, reason=reason)
-    if state.wants_json(json_flag):
-        output.print_json(version.to_dict())
-    else:
-        output.line(f"{version.ref} is now in {version.stage}")
+    output.entity(
+        version,
+        json_output=state.wants_json(json_flag),
+        render=lambda version: output.line(f"{version.ref} is now in {version.stage}"),
+    )
 
 
 @alias_app.command("set")
@@ -66,10 +67,11 @@ def alias_set(
     """Point NAME@ALIAS at version VERSION (moving it if set elsewhere)."""
     state = get_state(ctx)
     target = state.registry.set_alias(name, alias, version)
-    if state.wants_json(json_flag):
-        output.print_json(target.to_dict())
-    else:
-        output.line(f"{name}@{alias} -> {target.ref}")
+    output.entity(
+        target,
+        json_output=state.wants_json(json_flag),
+        render=lambda target: output.line(f"{name}@{alias} -> {target.ref}"),
+    )
 
 
 @alias_app.command("rm")
@@ -112,10 +114,7 @@ def lifecycle_show(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     """Show the stages, allowed moves and exclusive stages."""
     state = get_state(ctx)
     lifecycle = state.registry.get_lifecycle()
-    if state.wants_json(json_flag):
-        output.print_json(lifecycle.to_dict())
-    else:
-        views.lifecycle(lifecycle)
+    output.entity(lifecycle, json_output=state.wants_json(json_flag), render=views.lifecycle)
 
 
 @lifecycle_app.command("set")
@@ -134,10 +133,13 @@ def lifecycle_set(
     """Replace the lifecycle with one read from a JSON file."""
     state = get_state(ctx)
     lifecycle = state.registry.set_lifecycle(Lifecycle.from_dict(_read_json(file)))
-    if state.wants_json(json_flag):
-        output.print_json(lifecycle.to_dict())
-    else:
-        output.line(f"lifecycle set: stages {', '.join(lifecycle.stages)}")
+    output.entity(
+        lifecycle,
+        json_output=state.wants_json(json_flag),
+        render=lambda lifecycle: output.line(
+            f"lifecycle set: stages {', '.join(lifecycle.stages)}"
+        ),
+    )
 
 
 def _read_json(file: Path) -> object:

@@ -77,10 +77,7 @@ def gc(
     """Delete blobs that no version references any more."""
     state = get_state(ctx)
     report = state.registry.gc(grace, dry_run=dry_run)
-    if state.wants_json(json_flag):
-        output.print_json(report.to_dict())
-    else:
-        views.gc_report(report)
+    output.entity(report, json_output=state.wants_json(json_flag), render=views.gc_report)
 
 
 @db_app.command("upgrade")

@@ -114,20 +114,18 @@ def show(ctx: typer.Context, ref: Ref, json_flag: JsonFlag = False) -> None:
     """Show a version: stage, aliases, digest, files, metrics, params, lineage, tags."""
     state = get_state(ctx)
     version = state.registry.get(ref)
-    if state.wants_json(json_flag):
-        output.print_json(version.to_dict())
-    else:
-        views.version(version)
+    output.entity(version, json_output=state.wants_json(json_flag), render=views.version)
 
 
 def resolve(ctx: typer.Context, ref: Ref, json_flag: JsonFlag = False) -> None:
     """Print the NAME/N a reference such as NAME@production points at."""
     state = get_state(ctx)
     version = state.registry.resolve(ref)
-    if state.wants_json(json_flag):
-        output.print_json(version.to_dict())
-    else:
-        output.line(version.ref)
+    output.entity(
+        version,
+        json_output=state.wants_json(json_flag),
+        render=lambda version: output.line(version.ref),
+    )
 
 
 def describe(
@@ -141,10 +139,11 @@ def describe(
     """Change a version's description."""
     state = get_state(ctx)
     version = state.registry.update_version(ref, description=description)
-    if state.wants_json(json_flag):
-        output.print_json(version.to_dict())
-    else:
-        output.line(f"updated {version.ref}")
+    output.entity(
+        version,
+        json_output=state.wants_json(json_flag),
+        render=lambda version: output.line(f"updated {version.ref}"),
+    )
 
 
 def delete(ctx: typer.Context, ref: Ref, yes: Yes = False) -> None:
@@ -194,10 +193,7 @@ def compare(
     """Compare two versions: metrics with deltas (b - a), params and lineage."""
     state = get_state(ctx)
     result = state.registry.compare(ref_a, ref_b)
-    if state.wants_json(json_flag):
-        output.print_json(result.to_dict())
-    else:
-        views.comparison(result)
+    output.entity(result, json_output=state.wants_json(json_flag), render=views.comparison)
 
 
 def history(

@@ -75,6 +75,14 @@ def listing(
         note(f"more: --page-token {next_page_token}")
 
 
+def entity(item: S, *, json_output: bool, render: Callable[[S], None]) -> None:
+    """One entity: its JSON form, or whatever ``render`` prints for a person."""
+    if json_output:
+        print_json(item.to_dict())
+    else:
+        render(item)
+
+
 def line(text: str, style: str | None = None) -> None:
     """A line of plain text on stdout."""
     stdout.print(Text(text, style=style or ""), soft_wrap=True)
