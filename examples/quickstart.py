@@ -60,7 +60,8 @@ def train(max_depth: int, n_estimators: int, workdir: Path) -> tuple[Path, dict[
 
 def main() -> None:
     reg = modelreg.connect()  # embedded default: SQLite + blobs under MODELREG_HOME
-    print(f"registry: {reg.db.safe_url}, blobs in {reg.blobs.location}")
+    where = reg.info()
+    print(f"registry: {where['database']}, blobs in {where['artifacts']}")
     data = load_breast_cancer()
     dataset_digest = "sha256:" + hashlib.sha256(data.data.tobytes()).hexdigest()
     lineage: dict[str, Any] = {

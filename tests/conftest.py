@@ -9,19 +9,26 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import modelreg
+from inprocess import InProcessTransport
+from modelreg.client import RemoteRegistry
+from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.server import create_app
 from modelreg.store import tables
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 BACKENDS = ("sqlite", "postgresql")
+MODES = ("embedded", "remote")
 
 
 def postgres_admin_url() -> str:
@@ -80,24 +87,53 @@ def registry_uri(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return url
 
 
-@pytest.fixture
-def make_registry(registry_uri: str, tmp_path: Path) -> Iterator[Callable[..., EmbeddedRegistry]]:
-    """Open registries over the same metadata and blob store, as different users."""
-    opened: list[EmbeddedRegistry] = []
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> str:
+    """How the registry under test is reached: in this process, or through the HTTP API."""
+    return str(request.param)
 
-    def make(user: str = "alice") -> EmbeddedRegistry:
-        reg = modelreg.connect(registry_uri, artifacts=tmp_path / "blobs", user=user)
-        opened.append(reg)
-        return reg
+
+@pytest.fixture
+def backing(registry_uri: str, tmp_path: Path) -> Iterator[EmbeddedRegistry]:
+    """The embedded registry holding the test's data; in remote mode, the server's.
+
+    Tests reach through it for what no client can do: write blobs directly, corrupt them,
+    call the service layer with crafted input."""
+    registry = EmbeddedRegistry(
+        Config.load(uri=registry_uri, artifacts=str(tmp_path / "blobs"), user="alice")
+    )
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def make_registry(
+    mode: str, backing: EmbeddedRegistry
+) -> Iterator[Callable[..., modelreg.Registry]]:
+    """Open registries over the same metadata and blob store, as different users."""
+    opened: list[modelreg.Registry] = []
+    app = create_app(backing.config) if mode == "remote" else None
+
+    def make(user: str = "alice") -> modelreg.Registry:
+        registry: modelreg.Registry
+        if app is None:
+            registry = EmbeddedRegistry(replace(backing.config, user=user))
+        else:
+            client = httpx.Client(transport=InProcessTransport(app))
+            registry = RemoteRegistry("http://modelreg.test", user=user, client=client)
+        opened.append(registry)
+        return registry
 
     yield make
-    for reg in opened:
-        reg.close()
+    for registry in opened:
+        registry.close()
+    if app is not None:
+        app.state.registry.close()
 
 
 @pytest.fixture
-def reg(make_registry: Callable[..., EmbeddedRegistry]) -> EmbeddedRegistry:
-    """An empty registry acting as 'alice'."""
+def reg(make_registry: Callable[..., modelreg.Registry]) -> modelreg.Registry:
+    """An empty registry acting as 'alice', embedded or remote."""
     return make_registry()
 
 

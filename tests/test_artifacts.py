@@ -12,6 +12,7 @@ import pytest
 from modelreg import errors
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 
 
 def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
@@ -19,9 +20,7 @@ def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
     return reg.blobs.path_of(sha256)
 
 
-def test_pull_round_trip(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
-) -> None:
+def test_pull_round_trip(reg: Registry, model_dir: Callable[..., Path], tmp_path: Path) -> None:
     files = {"model.pkl": os.urandom(3 * 1024 * 1024 + 7), "meta/a.json": b"{}", "e": b""}
     reg.register("fraud", model_dir(files=files))
     reg.transition("fraud/1", "staging")
@@ -34,11 +33,11 @@ def test_pull_round_trip(
 
 
 def test_pull_detects_corruption_and_leaves_dest_alone(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+    reg: Registry, model_dir: Callable[..., Path], tmp_path: Path, backing: EmbeddedRegistry
 ) -> None:
     mv = reg.register("fraud", model_dir(files={"a.bin": b"good bytes", "b.bin": b"other"}))
     damaged = next(f for f in mv.files if f.path == "b.bin")
-    path = blob_path(reg, damaged.sha256)
+    path = blob_path(backing, damaged.sha256)
     path.write_bytes(b"evil!")  # same length, different bytes
     dest = tmp_path / "out"
     dest.mkdir()
@@ -50,10 +49,10 @@ def test_pull_detects_corruption_and_leaves_dest_alone(
 
 
 def test_pull_detects_truncation_and_missing_blob(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+    reg: Registry, model_dir: Callable[..., Path], tmp_path: Path, backing: EmbeddedRegistry
 ) -> None:
     mv = reg.register("fraud", model_dir(files={"a.bin": b"0123456789"}))
-    path = blob_path(reg, mv.files[0].sha256)
+    path = blob_path(backing, mv.files[0].sha256)
     path.write_bytes(b"01234")
     with pytest.raises(errors.IntegrityError, match="read 5 bytes"):
         reg.pull("fraud/1", tmp_path / "out")
@@ -63,7 +62,7 @@ def test_pull_detects_truncation_and_missing_blob(
 
 
 def test_verify_reports_missing_and_corrupt(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path], backing: EmbeddedRegistry
 ) -> None:
     reg.register("fraud", model_dir(files={"a.bin": b"aaa", "b.bin": b"bbb", "c.bin": b"ccc"}))
     reg.register("other", model_dir(files={"same.bin": b"bbb"}))
@@ -72,8 +71,8 @@ def test_verify_reports_missing_and_corrupt(
     assert report.checked_blobs == 3
     assert report.checked_bytes == 9
     by_path = {f.path: f.sha256 for f in reg.get("fraud/1").files}
-    blob_path(reg, by_path["a.bin"]).unlink()
-    blob_path(reg, by_path["b.bin"]).write_bytes(b"bxb")
+    blob_path(backing, by_path["a.bin"]).unlink()
+    blob_path(backing, by_path["b.bin"]).write_bytes(b"bxb")
     report = reg.verify()
     assert not report.ok
     problems = {(p.sha256, p.problem): p for p in report.problems}
@@ -83,7 +82,7 @@ def test_verify_reports_missing_and_corrupt(
 
 
 def test_gc_collects_only_old_unreferenced_blobs(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path], backing: EmbeddedRegistry
 ) -> None:
     keep = reg.register("fraud", model_dir(files={"keep.bin": b"keep"}))
     gone = reg.register("fraud", model_dir(files={"gone.bin": b"gone"}))
@@ -91,23 +90,23 @@ def test_gc_collects_only_old_unreferenced_blobs(
     assert reg.gc("1h").deleted_blobs == 0  # too recent: could belong to an upload in flight
     old = time.time() - 7200
     for sha in (keep.files[0].sha256, gone.files[0].sha256):
-        os.utime(blob_path(reg, sha), (old, old))
+        os.utime(blob_path(backing, sha), (old, old))
     dry = reg.gc("1h", dry_run=True)
     assert (dry.deleted_blobs, dry.dry_run) == (1, True)
-    assert blob_path(reg, gone.files[0].sha256).exists()
+    assert blob_path(backing, gone.files[0].sha256).exists()
     report = reg.gc("1h")
     assert (report.deleted_blobs, report.deleted_bytes) == (1, 4)
-    assert not blob_path(reg, gone.files[0].sha256).exists()
-    assert blob_path(reg, keep.files[0].sha256).exists()
+    assert not blob_path(backing, gone.files[0].sha256).exists()
+    assert blob_path(backing, keep.files[0].sha256).exists()
     assert reg.verify().ok
 
 
 def test_reupload_refreshes_an_old_blob_so_gc_spares_it(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path], backing: EmbeddedRegistry
 ) -> None:
     mv = reg.register("fraud", model_dir(files={"w.bin": b"weights"}))
     reg.delete_version(mv.ref)
-    path = blob_path(reg, mv.files[0].sha256)
+    path = blob_path(backing, mv.files[0].sha256)
     old = time.time() - 7200
     os.utime(path, (old, old))
     reg.register("fraud", model_dir(files={"w.bin": b"weights"}))
@@ -116,28 +115,30 @@ def test_reupload_refreshes_an_old_blob_so_gc_spares_it(
 
 
 @pytest.mark.parametrize("grace", ["-1h", "soon", "h", ""])
-def test_bad_grace(reg: EmbeddedRegistry, grace: str) -> None:
+def test_bad_grace(reg: Registry, grace: str) -> None:
     with pytest.raises(errors.InvalidArgument):
         reg.gc(grace)
 
 
-def test_put_with_wrong_expectation_stores_nothing(reg: EmbeddedRegistry) -> None:
+def test_put_with_wrong_expectation_stores_nothing(
+    reg: Registry, backing: EmbeddedRegistry
+) -> None:
     import io
 
     with pytest.raises(errors.IntegrityError, match="expected 4"):
-        reg.blobs.put(io.BytesIO(b"abc"), expected_size=4)
+        backing.blobs.put(io.BytesIO(b"abc"), expected_size=4)
     with pytest.raises(errors.IntegrityError, match="expected"):
-        reg.blobs.put(io.BytesIO(b"abc"), expected_sha256="0" * 64)
-    assert list(reg.blobs.iter_blobs()) == []
-    assert isinstance(reg.blobs, LocalArtifactStore)
-    assert list((reg.blobs.root / "partial").iterdir()) == []
+        backing.blobs.put(io.BytesIO(b"abc"), expected_sha256="0" * 64)
+    assert list(backing.blobs.iter_blobs()) == []
+    assert isinstance(backing.blobs, LocalArtifactStore)
+    assert list((backing.blobs.root / "partial").iterdir()) == []
 
 
 def test_pull_detects_a_blob_that_grew(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+    reg: Registry, model_dir: Callable[..., Path], tmp_path: Path, backing: EmbeddedRegistry
 ) -> None:
     mv = reg.register("fraud", model_dir(files={"a.bin": b"0123456789"}))
-    path = blob_path(reg, mv.files[0].sha256)
+    path = blob_path(backing, mv.files[0].sha256)
     path.write_bytes(b"0123456789" * 1000)
     with pytest.raises(errors.IntegrityError, match="more than the recorded 10 bytes"):
         reg.pull("fraud/1", tmp_path / "out")
@@ -145,7 +146,7 @@ def test_pull_detects_a_blob_that_grew(
 
 
 def test_pull_of_many_files_in_parallel(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], tmp_path: Path
+    reg: Registry, model_dir: Callable[..., Path], tmp_path: Path
 ) -> None:
     files = {f"shard-{i:02d}/weights.bin": os.urandom(1000 + i * 7919) for i in range(24)}
     reg.register("big", model_dir(files=files))

@@ -13,6 +13,7 @@ import pytest
 
 import modelreg
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,9 @@ def _register_many(uri: str, artifacts: str, folder: str, count: int, worker: in
         reg.close()
 
 
-def test_concurrent_processes_get_dense_unique_numbers(registry_uri: str, tmp_path: Path) -> None:
+def test_concurrent_processes_get_dense_unique_numbers(
+    registry_uri: str, tmp_path: Path, backing: EmbeddedRegistry
+) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "w.bin").write_bytes(os.urandom(256 * 1024))
@@ -69,7 +72,7 @@ CRASH = textwrap.dedent(
 
 
 def test_crash_between_blob_write_and_commit_leaves_no_version(
-    reg: EmbeddedRegistry, registry_uri: str, tmp_path: Path
+    reg: Registry, registry_uri: str, tmp_path: Path, backing: EmbeddedRegistry
 ) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
@@ -83,7 +86,7 @@ def test_crash_between_blob_write_and_commit_leaves_no_version(
     )
     assert child.returncode == 17, child.stderr
     assert reg.search_versions().items == []
-    assert len(list(reg.blobs.iter_blobs())) == 1  # bytes are there, unreferenced
+    assert len(list(backing.blobs.iter_blobs())) == 1  # bytes are there, unreferenced
     assert reg.verify().ok
     assert reg.gc("0s").deleted_blobs == 1
     assert reg.register("fraud", folder).version == 1
@@ -100,7 +103,7 @@ def _promote(uri: str, artifacts: str, version: int) -> str:
 
 
 def test_concurrent_promotions_leave_one_production_version(
-    reg: EmbeddedRegistry, registry_uri: str, tmp_path: Path
+    reg: Registry, registry_uri: str, tmp_path: Path
 ) -> None:
     folder = tmp_path / "m"
     folder.mkdir()

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from modelreg import errors
-from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 
 
-def test_create_get_update_delete(reg: EmbeddedRegistry) -> None:
+def test_create_get_update_delete(reg: Registry) -> None:
     created = reg.create_model("fraud", description="card fraud", tags={"team": "risk"})
     assert created.name == "fraud"
     assert created.tags == {"team": "risk"}
@@ -28,7 +28,7 @@ def test_create_get_update_delete(reg: EmbeddedRegistry) -> None:
         reg.get_model("fraud")
 
 
-def test_duplicate_model_is_refused(reg: EmbeddedRegistry) -> None:
+def test_duplicate_model_is_refused(reg: Registry) -> None:
     reg.create_model("fraud")
     with pytest.raises(errors.AlreadyExists) as info:
         reg.create_model("fraud")
@@ -39,7 +39,7 @@ def test_duplicate_model_is_refused(reg: EmbeddedRegistry) -> None:
     "name",
     ["", "-leading-dash", "has space", "a/b", "a@b", "x" * 129, "ünïcode", "semi;colon", ".hidden"],
 )
-def test_bad_model_names(reg: EmbeddedRegistry, name: str) -> None:
+def test_bad_model_names(reg: Registry, name: str) -> None:
     with pytest.raises(errors.InvalidName) as info:
         reg.create_model(name)
     assert info.value.code == "INVALID_NAME"
@@ -47,7 +47,7 @@ def test_bad_model_names(reg: EmbeddedRegistry, name: str) -> None:
     assert reg.search_models().items == []
 
 
-def test_model_tags_set_and_delete(reg: EmbeddedRegistry) -> None:
+def test_model_tags_set_and_delete(reg: Registry) -> None:
     reg.create_model("fraud", tags={"team": "risk"})
     reg.set_tags("fraud", {"team": "payments", "tier": "1"})
     assert reg.get_model("fraud").tags == {"team": "payments", "tier": "1"}
@@ -57,7 +57,7 @@ def test_model_tags_set_and_delete(reg: EmbeddedRegistry) -> None:
         reg.delete_tag("fraud", "tier")
 
 
-def test_bad_tags_are_refused_whole(reg: EmbeddedRegistry) -> None:
+def test_bad_tags_are_refused_whole(reg: Registry) -> None:
     reg.create_model("fraud", tags={"team": "risk"})
     with pytest.raises(errors.InvalidArgument):
         reg.set_tags("fraud", {"ok": "yes", "bad": 3})  # type: ignore[dict-item]
@@ -66,13 +66,13 @@ def test_bad_tags_are_refused_whole(reg: EmbeddedRegistry) -> None:
     assert reg.get_model("fraud").tags == {"team": "risk"}
 
 
-def test_update_unknown_model(reg: EmbeddedRegistry) -> None:
+def test_update_unknown_model(reg: Registry) -> None:
     with pytest.raises(errors.NotFound):
         reg.update_model("ghost", description="x")
 
 
 def test_delete_model_in_production_needs_force(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path]
 ) -> None:
     mv = reg.register("fraud", model_dir("a"))
     reg.transition(mv.ref, "staging")
@@ -87,7 +87,7 @@ def test_delete_model_in_production_needs_force(
     assert kinds[-1] == "model_deleted"
 
 
-def test_model_summary(reg: EmbeddedRegistry, model_dir: Callable[..., Path]) -> None:
+def test_model_summary(reg: Registry, model_dir: Callable[..., Path]) -> None:
     for seed in "abc":
         reg.register("fraud", model_dir(seed))
     reg.transition("fraud/2", "staging")

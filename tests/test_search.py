@@ -11,11 +11,12 @@ import pytest
 from modelreg import errors
 from modelreg.domain.manifest import FileEntry
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 
 
 @pytest.fixture
-def populated(reg: EmbeddedRegistry) -> EmbeddedRegistry:
-    blob = reg.blobs.put(io.BytesIO(b"weights"))
+def populated(reg: Registry, backing: EmbeddedRegistry) -> Registry:
+    blob = backing.blobs.put(io.BytesIO(b"weights"))
     files = [FileEntry("model.bin", blob.size, blob.sha256)]
     specs = [
         ("fraud-cards", 0.91, 6, "risk", "gini"),
@@ -26,8 +27,8 @@ def populated(reg: EmbeddedRegistry) -> EmbeddedRegistry:
     ]
     for name, auc, depth, team, criterion in specs:
         metrics = {"auc": auc} if auc is not None else {}
-        reg.service.create_version(
-            reg.principal,
+        backing.service.create_version(
+            backing.principal,
             name,
             files,
             metrics=metrics,
@@ -44,11 +45,11 @@ def populated(reg: EmbeddedRegistry) -> EmbeddedRegistry:
     return reg
 
 
-def refs(reg: EmbeddedRegistry, filter: str | None, **kw: object) -> list[str]:
+def refs(reg: Registry, filter: str | None, **kw: object) -> list[str]:
     return [v.ref for v in reg.search_versions(filter, **kw).all()]  # type: ignore[arg-type]
 
 
-def test_issue_example(populated: EmbeddedRegistry) -> None:
+def test_issue_example(populated: Registry) -> None:
     query = (
         "name LIKE 'fraud%' AND stage = 'production' AND metrics.auc >= 0.9 "
         "AND params.depth = 8 AND tags.team = 'risk'"
@@ -85,11 +86,11 @@ def test_issue_example(populated: EmbeddedRegistry) -> None:
         ),
     ],
 )
-def test_filters(populated: EmbeddedRegistry, query: str, expected: list[str]) -> None:
+def test_filters(populated: Registry, query: str, expected: list[str]) -> None:
     assert refs(populated, query) == expected
 
 
-def test_order_by_metric_with_missing_values_last(populated: EmbeddedRegistry) -> None:
+def test_order_by_metric_with_missing_values_last(populated: Registry) -> None:
     assert refs(populated, None, order_by=["-metrics.auc"]) == [
         "churn/1",
         "fraud-cards/2",
@@ -113,7 +114,7 @@ def test_order_by_metric_with_missing_values_last(populated: EmbeddedRegistry) -
 )
 @pytest.mark.parametrize("query", [None, "metrics.auc > 0.5 AND params.depth >= 4"])
 def test_paging_visits_every_row_once(
-    populated: EmbeddedRegistry, order: list[str], query: str | None
+    populated: Registry, order: list[str], query: str | None
 ) -> None:
     whole = refs(populated, query, order_by=order)
     for size in (1, 2, 3):
@@ -130,7 +131,7 @@ def test_paging_visits_every_row_once(
         assert seen == whole
 
 
-def test_page_token_from_another_query_is_refused(populated: EmbeddedRegistry) -> None:
+def test_page_token_from_another_query_is_refused(populated: Registry) -> None:
     page = populated.search_versions("metrics.auc > 0", page_size=1)
     assert page.next_page_token is not None
     with pytest.raises(errors.InvalidArgument, match="page token"):
@@ -140,7 +141,7 @@ def test_page_token_from_another_query_is_refused(populated: EmbeddedRegistry) -
 
 
 @pytest.mark.parametrize("size", [0, -1, 1001, True])
-def test_bad_page_size(populated: EmbeddedRegistry, size: int) -> None:
+def test_bad_page_size(populated: Registry, size: int) -> None:
     with pytest.raises(errors.InvalidArgument, match="page_size"):
         populated.search_versions(page_size=size)
 
@@ -158,9 +159,7 @@ def test_bad_page_size(populated: EmbeddedRegistry, size: int) -> None:
         ("metrics.auc LIKE 'x'", 0),
     ],
 )
-def test_filter_errors_name_the_position(
-    populated: EmbeddedRegistry, query: str, position: int
-) -> None:
+def test_filter_errors_name_the_position(populated: Registry, query: str, position: int) -> None:
     with pytest.raises(errors.InvalidFilter) as info:
         populated.search_versions(query)
     assert info.value.code == "INVALID_FILTER"
@@ -168,12 +167,12 @@ def test_filter_errors_name_the_position(
     assert f"position {position}" in info.value.message
 
 
-def test_values_are_parameters_not_sql(populated: EmbeddedRegistry) -> None:
+def test_values_are_parameters_not_sql(populated: Registry) -> None:
     assert refs(populated, "name = 'x'' OR ''1''=''1'") == []
     assert refs(populated, "tags.`team' OR 1=1 --` = 'risk'") == []
 
 
-def test_search_models(populated: EmbeddedRegistry) -> None:
+def test_search_models(populated: Registry) -> None:
     names = [m.name for m in populated.search_models("tags.team = 'risk'").all()]
     assert names == ["empty", "fraud-cards"]
     names = [m.name for m in populated.search_models("name LIKE 'fraud%'").all()]
@@ -186,13 +185,13 @@ def test_search_models(populated: EmbeddedRegistry) -> None:
         populated.search_models(order_by=["stage"])
 
 
-def test_list_versions(populated: EmbeddedRegistry) -> None:
+def test_list_versions(populated: Registry) -> None:
     assert [v.version for v in populated.list_versions("churn")] == [2, 1]
     with pytest.raises(errors.NotFound):
         populated.list_versions("ghost")
 
 
-def test_hand_made_token_with_wrong_types_is_refused(populated: EmbeddedRegistry) -> None:
+def test_hand_made_token_with_wrong_types_is_refused(populated: Registry) -> None:
     page = populated.search_versions(order_by=["-metrics.auc"], page_size=1)
     assert page.next_page_token is not None
     padded = page.next_page_token + "=" * (-len(page.next_page_token) % 4)
@@ -203,7 +202,7 @@ def test_hand_made_token_with_wrong_types_is_refused(populated: EmbeddedRegistry
         populated.search_versions(order_by=["-metrics.auc"], page_size=1, page_token=forged)
 
 
-def test_metric_required_by_the_filter_orders_the_same(populated: EmbeddedRegistry) -> None:
+def test_metric_required_by_the_filter_orders_the_same(populated: Registry) -> None:
     # The filter makes auc mandatory, which switches to the index-friendly sort path;
     # the order must be the one the general path gives for the same rows.
     fast = refs(populated, "metrics.auc >= 0.85", order_by=["-metrics.auc"])

@@ -11,22 +11,23 @@ import sqlalchemy as sa
 from modelreg import errors
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 from modelreg.store import tables
 
 
 @pytest.fixture
-def three(reg: EmbeddedRegistry, model_dir: Callable[..., Path]) -> EmbeddedRegistry:
+def three(reg: Registry, model_dir: Callable[..., Path]) -> Registry:
     for seed in "abc":
         reg.register("fraud", model_dir(seed), metrics={"auc": 0.8 + 0.05 * "abc".index(seed)})
     return reg
 
 
-def promote(reg: EmbeddedRegistry, ref: str, reason: str = "") -> None:
+def promote(reg: Registry, ref: str, reason: str = "") -> None:
     reg.transition(ref, "staging")
     reg.transition(ref, "production", reason=reason)
 
 
-def test_default_path_to_production(three: EmbeddedRegistry) -> None:
+def test_default_path_to_production(three: Registry) -> None:
     mv = three.transition("fraud/2", "staging", reason="candidate")
     assert mv.stage == "staging"
     mv = three.transition("fraud/2", "production", reason="beats v1")
@@ -36,7 +37,7 @@ def test_default_path_to_production(three: EmbeddedRegistry) -> None:
         three.resolve("fraud@staging")
 
 
-def test_production_is_exclusive_and_displaces_the_holder(three: EmbeddedRegistry) -> None:
+def test_production_is_exclusive_and_displaces_the_holder(three: Registry) -> None:
     promote(three, "fraud/1")
     promote(three, "fraud/3", reason="better auc")
     assert three.get("fraud/1").stage == "archived"
@@ -55,12 +56,14 @@ def test_production_is_exclusive_and_displaces_the_holder(three: EmbeddedRegistr
     assert displaced.reason == "replaced in production by fraud/3"
 
 
-def test_database_refuses_two_production_versions(three: EmbeddedRegistry) -> None:
+def test_database_refuses_two_production_versions(
+    three: Registry, backing: EmbeddedRegistry
+) -> None:
     promote(three, "fraud/1")
     promote(three, "fraud/2")
     v = tables.versions.c
     # Even a write that bypasses the service cannot create a second holder.
-    with pytest.raises(sa.exc.IntegrityError), three.db.engine.begin() as conn:
+    with pytest.raises(sa.exc.IntegrityError), backing.db.engine.begin() as conn:
         conn.execute(
             sa.update(tables.versions)
             .where(v.version == 3)
@@ -81,7 +84,7 @@ def test_transition_records_who_when_why(
     assert event.at == moved.stage_changed_at
 
 
-def test_illegal_transition(three: EmbeddedRegistry) -> None:
+def test_illegal_transition(three: Registry) -> None:
     with pytest.raises(errors.InvalidTransition) as info:
         three.transition("fraud/1", "production")
     assert "allowed from 'development': staging, archived" in info.value.message
@@ -90,7 +93,7 @@ def test_illegal_transition(three: EmbeddedRegistry) -> None:
         three.transition("fraud/1", "development")
 
 
-def test_unknown_stage_version_and_model(three: EmbeddedRegistry) -> None:
+def test_unknown_stage_version_and_model(three: Registry) -> None:
     with pytest.raises(errors.NotFound, match="unknown stage 'prod'"):
         three.transition("fraud/1", "prod")
     with pytest.raises(errors.NotFound, match="has no version 9"):
@@ -103,12 +106,12 @@ def test_unknown_stage_version_and_model(three: EmbeddedRegistry) -> None:
 @pytest.mark.parametrize(
     "ref", ["fraud", "fraud/0", "fraud/x", "fraud@", "@prod", "a/b/c", "f@a@b"]
 )
-def test_malformed_references(three: EmbeddedRegistry, ref: str) -> None:
+def test_malformed_references(three: Registry, ref: str) -> None:
     with pytest.raises(errors.InvalidReference):
         three.get(ref)
 
 
-def test_references_resolve(three: EmbeddedRegistry) -> None:
+def test_references_resolve(three: Registry) -> None:
     promote(three, "fraud/2")
     three.transition("fraud/3", "staging")
     three.set_alias("fraud", "champion", 1)
@@ -123,7 +126,7 @@ def test_references_resolve(three: EmbeddedRegistry) -> None:
         three.resolve("fraud@nope")
 
 
-def test_aliases_move_and_are_recorded(three: EmbeddedRegistry) -> None:
+def test_aliases_move_and_are_recorded(three: Registry) -> None:
     three.set_alias("fraud", "champion", 1)
     three.set_alias("fraud", "champion", 2)
     three.set_alias("fraud", "candidate", 3)
@@ -148,19 +151,19 @@ def test_aliases_move_and_are_recorded(three: EmbeddedRegistry) -> None:
 
 
 @pytest.mark.parametrize("alias", ["production", "latest", "Champion", "9lives", "has space", ""])
-def test_bad_or_reserved_alias(three: EmbeddedRegistry, alias: str) -> None:
+def test_bad_or_reserved_alias(three: Registry, alias: str) -> None:
     with pytest.raises(errors.InvalidName):
         three.set_alias("fraud", alias, 1)
 
 
-def test_alias_to_unknown_version(three: EmbeddedRegistry) -> None:
+def test_alias_to_unknown_version(three: Registry) -> None:
     with pytest.raises(errors.NotFound):
         three.set_alias("fraud", "champion", 7)
     with pytest.raises(errors.InvalidArgument):
         three.set_alias("fraud", "champion", 0)
 
 
-def test_deleting_a_production_version_is_refused(three: EmbeddedRegistry) -> None:
+def test_deleting_a_production_version_is_refused(three: Registry) -> None:
     promote(three, "fraud/1")
     with pytest.raises(errors.Conflict, match="move it out"):
         three.delete_version("fraud/1")
@@ -170,7 +173,7 @@ def test_deleting_a_production_version_is_refused(three: EmbeddedRegistry) -> No
         three.resolve("fraud@champion")
 
 
-def test_history_pages(three: EmbeddedRegistry) -> None:
+def test_history_pages(three: Registry) -> None:
     for _ in range(3):
         three.set_tags("fraud/1", {"n": "x"})
     first = three.history("fraud", page_size=2)
@@ -183,7 +186,7 @@ def test_history_pages(three: EmbeddedRegistry) -> None:
         three.history("ghost")
 
 
-def test_custom_lifecycle(three: EmbeddedRegistry) -> None:
+def test_custom_lifecycle(three: Registry) -> None:
     custom = Lifecycle.from_dict(
         {
             "stages": ["development", "shadow", "canary", "production", "staging", "archived"],
@@ -211,7 +214,7 @@ def test_custom_lifecycle(three: EmbeddedRegistry) -> None:
         three.transition("fraud/3", "canary")
 
 
-def test_lifecycle_change_cannot_strand_versions(three: EmbeddedRegistry) -> None:
+def test_lifecycle_change_cannot_strand_versions(three: Registry) -> None:
     three.transition("fraud/1", "staging")
     with pytest.raises(errors.Conflict, match="in stage 'staging'"):
         three.set_lifecycle(

@@ -14,6 +14,7 @@ import pytest
 from modelreg import errors
 from modelreg.domain.manifest import FileEntry, Manifest
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.protocol import Registry
 
 LINEAGE = {
     "run_id": "run-42",
@@ -27,9 +28,7 @@ LINEAGE = {
 }
 
 
-def test_register_directory_records_manifest(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
-) -> None:
+def test_register_directory_records_manifest(reg: Registry, model_dir: Callable[..., Path]) -> None:
     folder = model_dir(files={"model.pkl": b"abc", "sub/dir/x.json": b"{}", "empty.txt": b""})
     mv = reg.register("fraud", folder)
     assert (mv.name, mv.version, mv.stage) == ("fraud", 1, "development")
@@ -44,23 +43,21 @@ def test_register_directory_records_manifest(
     assert mv.created_by == "alice"
 
 
-def test_register_single_file(reg: EmbeddedRegistry, tmp_path: Path) -> None:
+def test_register_single_file(reg: Registry, tmp_path: Path) -> None:
     path = tmp_path / "model.onnx"
     path.write_bytes(b"onnx bytes")
     mv = reg.register("fraud", path)
     assert [(f.path, f.size) for f in mv.files] == [("model.onnx", 10)]
 
 
-def test_versions_number_one_two_three(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
-) -> None:
+def test_versions_number_one_two_three(reg: Registry, model_dir: Callable[..., Path]) -> None:
     numbers = [reg.register("fraud", model_dir(str(i))).version for i in range(3)]
     assert numbers == [1, 2, 3]
     assert reg.register("other", model_dir("x")).version == 1
 
 
 def test_deleted_version_number_is_not_reused(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path]
 ) -> None:
     reg.register("fraud", model_dir("a"))
     reg.register("fraud", model_dir("b"))
@@ -71,9 +68,7 @@ def test_deleted_version_number_is_not_reused(
     assert reg.get("fraud@latest").version == 3
 
 
-def test_metadata_and_lineage_round_trip(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
-) -> None:
+def test_metadata_and_lineage_round_trip(reg: Registry, model_dir: Callable[..., Path]) -> None:
     parent = reg.register("base", model_dir("base"))
     mv = reg.register(
         "fraud",
@@ -101,7 +96,7 @@ def test_metadata_and_lineage_round_trip(
 
 
 def test_parent_given_by_label_is_pinned_to_its_number(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path]
 ) -> None:
     reg.register("base", model_dir("1"))
     reg.register("base", model_dir("2"))
@@ -110,14 +105,14 @@ def test_parent_given_by_label_is_pinned_to_its_number(
     assert reg.get(child.ref).lineage.parents == ("base/2",)
 
 
-def test_unknown_parent_is_refused(reg: EmbeddedRegistry, model_dir: Callable[..., Path]) -> None:
+def test_unknown_parent_is_refused(reg: Registry, model_dir: Callable[..., Path]) -> None:
     with pytest.raises(errors.NotFound, match="'base' does not exist"):
         reg.register("fraud", model_dir("a"), lineage={"parents": ["base/1"]})
     assert reg.search_versions().items == []
 
 
 def test_editable_fields_change_and_are_recorded(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path]
 ) -> None:
     mv = reg.register("fraud", model_dir("a"), tags={"owner": "ana"})
     reg.set_tags(mv.ref, {"validated": "yes"})
@@ -137,7 +132,7 @@ def test_editable_fields_change_and_are_recorded(
     ]
 
 
-def test_the_sdk_offers_no_way_to_change_an_artifact(reg: EmbeddedRegistry) -> None:
+def test_the_sdk_offers_no_way_to_change_an_artifact(reg: Registry) -> None:
     # Immutability by construction: a registered version's bytes, manifest, metrics, params
     # and lineage have no setter anywhere in the interface, and the entity is frozen.
     writable = {name for name in dir(reg) if name.startswith(("set_", "update_"))}
@@ -160,7 +155,7 @@ def test_the_sdk_offers_no_way_to_change_an_artifact(reg: EmbeddedRegistry) -> N
     ],
 )
 def test_bad_metadata_writes_nothing(
-    reg: EmbeddedRegistry,
+    reg: Registry,
     model_dir: Callable[..., Path],
     kwargs: dict[str, object],
     error: type[errors.ModelregError],
@@ -170,20 +165,18 @@ def test_bad_metadata_writes_nothing(
     assert reg.search_versions().items == []
 
 
-def test_register_missing_path(reg: EmbeddedRegistry, tmp_path: Path) -> None:
+def test_register_missing_path(reg: Registry, tmp_path: Path) -> None:
     with pytest.raises(errors.NotFound, match="no such file"):
         reg.register("fraud", tmp_path / "missing")
 
 
-def test_register_empty_folder(reg: EmbeddedRegistry, tmp_path: Path) -> None:
+def test_register_empty_folder(reg: Registry, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(errors.InvalidArgument, match="holds no files"):
         reg.register("fraud", tmp_path / "empty")
 
 
-def test_file_names_that_are_unsafe_paths_are_refused(
-    reg: EmbeddedRegistry, tmp_path: Path
-) -> None:
+def test_file_names_that_are_unsafe_paths_are_refused(reg: Registry, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
     (folder / "back\\slash.bin").write_bytes(b"x")
@@ -191,7 +184,7 @@ def test_file_names_that_are_unsafe_paths_are_refused(
         reg.register("fraud", folder)
 
 
-def test_folder_symlinks_are_refused(reg: EmbeddedRegistry, tmp_path: Path) -> None:
+def test_folder_symlinks_are_refused(reg: Registry, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     (folder / "real").mkdir(parents=True)
     (folder / "real" / "w.bin").write_bytes(b"x")
@@ -204,44 +197,46 @@ def test_folder_symlinks_are_refused(reg: EmbeddedRegistry, tmp_path: Path) -> N
     "path",
     ["../escape.bin", "/etc/passwd", "a/../../b", "a//b", "./a", "C:/win", "a/\x00b", ""],
 )
-def test_manifest_path_traversal_is_refused(reg: EmbeddedRegistry, path: str) -> None:
-    digest = reg.blobs.put(io.BytesIO(b"payload"))
+def test_manifest_path_traversal_is_refused(
+    reg: Registry, path: str, backing: EmbeddedRegistry
+) -> None:
+    digest = backing.blobs.put(io.BytesIO(b"payload"))
     entry = FileEntry(path=path, size=digest.size, sha256=digest.sha256)
     with pytest.raises(errors.InvalidPath):
-        reg.service.create_version(reg.principal, "fraud", [entry])
+        backing.service.create_version(backing.principal, "fraud", [entry])
     assert reg.search_versions().items == []
 
 
-def test_manifest_needs_every_blob(reg: EmbeddedRegistry) -> None:
+def test_manifest_needs_every_blob(reg: Registry, backing: EmbeddedRegistry) -> None:
     # The commit step refuses a manifest whose bytes were never stored, so no version
     # can point at missing blobs.
     entry = FileEntry(path="model.bin", size=3, sha256=hashlib.sha256(b"abc").hexdigest())
     with pytest.raises(errors.IntegrityError, match="not stored"):
-        reg.service.create_version(reg.principal, "fraud", [entry])
-    stored = reg.blobs.put(io.BytesIO(b"abc"))
+        backing.service.create_version(backing.principal, "fraud", [entry])
+    stored = backing.blobs.put(io.BytesIO(b"abc"))
     wrong_size = FileEntry(path="model.bin", size=4, sha256=stored.sha256)
     with pytest.raises(errors.IntegrityError, match="manifest says 4"):
-        reg.service.create_version(reg.principal, "fraud", [wrong_size])
+        backing.service.create_version(backing.principal, "fraud", [wrong_size])
     with pytest.raises(errors.NotFound):
         reg.get_model("fraud")
 
 
-def test_duplicate_manifest_paths_are_refused(reg: EmbeddedRegistry) -> None:
-    digest = reg.blobs.put(io.BytesIO(b"abc"))
+def test_duplicate_manifest_paths_are_refused(reg: Registry, backing: EmbeddedRegistry) -> None:
+    digest = backing.blobs.put(io.BytesIO(b"abc"))
     entry = FileEntry(path="a", size=3, sha256=digest.sha256)
     clash = FileEntry(path="a/b", size=3, sha256=digest.sha256)
     with pytest.raises(errors.InvalidPath, match="duplicate"):
-        reg.service.create_version(reg.principal, "fraud", [entry, entry])
+        backing.service.create_version(backing.principal, "fraud", [entry, entry])
     with pytest.raises(errors.InvalidPath, match="both a file and a folder"):
-        reg.service.create_version(reg.principal, "fraud", [entry, clash])
+        backing.service.create_version(backing.principal, "fraud", [entry, clash])
 
 
 def test_identical_files_are_stored_once(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path]
+    reg: Registry, model_dir: Callable[..., Path], backing: EmbeddedRegistry
 ) -> None:
     reg.register("fraud", model_dir(files={"a.bin": b"same", "b.bin": b"same"}))
     reg.register("other", model_dir(files={"c.bin": b"same"}))
-    assert len(list(reg.blobs.iter_blobs())) == 1
+    assert len(list(backing.blobs.iter_blobs())) == 1
 
 
 @pytest.mark.parametrize(
@@ -254,11 +249,14 @@ def test_identical_files_are_stored_once(
     ],
 )
 def test_bad_metadata_is_refused_before_any_bytes_are_stored(
-    reg: EmbeddedRegistry, model_dir: Callable[..., Path], kwargs: dict[str, object]
+    reg: Registry,
+    model_dir: Callable[..., Path],
+    kwargs: dict[str, object],
+    backing: EmbeddedRegistry,
 ) -> None:
     with pytest.raises(errors.ModelregError):
         reg.register("fraud", model_dir("a"), **kwargs)  # type: ignore[arg-type]
-    assert list(reg.blobs.iter_blobs()) == []
+    assert list(backing.blobs.iter_blobs()) == []
 
 
 def test_home_with_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,7 +277,7 @@ def test_home_with_tilde_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_unreadable_subfolder_fails_the_registration(
-    reg: EmbeddedRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    reg: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = tmp_path / "m"
     (folder / "locked").mkdir(parents=True)

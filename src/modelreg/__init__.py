@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 
 from modelreg import errors
+from modelreg._version import __version__
 from modelreg.auth.principal import Principal
+from modelreg.client import RemoteRegistry
 from modelreg.config import Config
 from modelreg.domain.entities import (
     Comparison,
@@ -30,8 +32,6 @@ from modelreg.embedded import EmbeddedRegistry
 from modelreg.errors import ModelregError
 from modelreg.protocol import Registry
 
-__version__ = "0.1.0"
-
 
 def connect(
     uri: str | None = None,
@@ -39,24 +39,25 @@ def connect(
     artifacts: str | os.PathLike[str] | None = None,
     home: str | os.PathLike[str] | None = None,
     user: str | None = None,
-) -> EmbeddedRegistry:
+    token: str | None = None,
+) -> Registry:
     """Open a registry.
 
     With no arguments: the embedded registry under ``MODELREG_HOME`` (default
-    ``~/.modelreg``). ``uri`` may be ``sqlite:///path.db`` or ``postgresql+psycopg://…``;
-    ``artifacts`` is the blob folder. Environment variables fill what is not passed.
+    ``~/.modelreg``). ``uri`` may be ``sqlite:///path.db`` or ``postgresql+psycopg://…``
+    (embedded, ``artifacts`` is the blob folder), or ``http(s)://host:port`` for a
+    ``modelreg serve`` server (``token`` authenticates). Environment variables
+    (``MODELREG_URI``, ``MODELREG_TOKEN``, …) fill what is not passed.
     """
-    if uri is not None and uri.startswith(("http://", "https://")):
-        raise errors.InvalidArgument(
-            "remote registries (http://) are not supported by this version; "
-            "use a sqlite:/// or postgresql:// URI"
-        )
     config = Config.load(
         uri=uri,
         artifacts=str(artifacts) if artifacts is not None else None,
         home=str(Path(home)) if home is not None else None,
         user=user,
+        token=token,
     )
+    if config.uri.startswith(("http://", "https://")):
+        return RemoteRegistry(config.uri, token=config.token, user=config.user)
     return EmbeddedRegistry(config)
 
 
@@ -76,7 +77,9 @@ __all__ = [
     "Page",
     "Principal",
     "Registry",
+    "RemoteRegistry",
     "VerifyReport",
+    "__version__",
     "connect",
     "errors",
 ]

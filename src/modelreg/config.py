@@ -58,6 +58,10 @@ def _seconds(name: str, value: str) -> float:
     return number
 
 
+def _optional(_name: str, value: str) -> str | None:
+    return value or None
+
+
 def _default_home(_env: Mapping[str, str]) -> str:
     return str(Path("~/.modelreg").expanduser())
 
@@ -108,6 +112,19 @@ SETTINGS: tuple[Setting, ...] = (
         lambda _env: "true",
         _bool,
     ),
+    Setting(
+        "TOKEN",
+        "API token the SDK and CLI send to a remote registry (http:// or https:// URI).",
+        lambda _env: "",
+        _optional,
+    ),
+    Setting(
+        "SERVER_TOKEN",
+        "When set, the server refuses every API request that does not carry this token "
+        "(Authorization: Bearer). Unset: the server is open to whoever can reach it.",
+        lambda _env: "",
+        _optional,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -135,6 +152,8 @@ class Config:
     user: str
     busy_timeout: float
     fsync: bool
+    token: str | None
+    server_token: str | None
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

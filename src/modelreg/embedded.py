@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelreg._version import __version__
 from modelreg.artifacts.base import ArtifactStore
 from modelreg.artifacts.hashing import Progress
 from modelreg.artifacts.local import LocalArtifactStore
@@ -23,7 +24,6 @@ from modelreg.domain.entities import (
     VerifyReport,
 )
 from modelreg.domain.lifecycle import Lifecycle
-from modelreg.domain.names import validate_model_name
 from modelreg.errors import InvalidArgument
 from modelreg.service import transfer
 from modelreg.service.registry import RegistryService
@@ -60,6 +60,17 @@ class EmbeddedRegistry:
     def close(self) -> None:
         """Release database connections."""
         self.db.dispose()
+
+    def info(self) -> dict[str, Any]:
+        """Where the registry lives and who acts in it."""
+        return {
+            "version": __version__,
+            "mode": "embedded",
+            "database": self.db.safe_url,
+            "artifacts": self.blobs.location,
+            "user": self.principal.name,
+            "schema_revision": self.db.current_revision(),
+        }
 
     # models
     def create_model(
@@ -166,13 +177,9 @@ class EmbeddedRegistry:
         self, name: str, *, page_size: int | None = None, page_token: str | None = None
     ) -> Page[ModelVersion]:
         """A model's versions, newest first."""
-        validate_model_name(name)
-        page = self.search_versions(
-            f"name = '{name}'", order_by=["-version"], page_size=page_size, page_token=page_token
+        return self.service.list_versions(
+            self.principal, name, page_size=page_size, page_token=page_token
         )
-        if not page.items and page_token is None:
-            self.get_model(name)  # an empty first page: tell a missing model from an empty one
-        return page
 
     def update_version(self, ref: str, *, description: str | None = None) -> ModelVersion:
         """Change a version's description."""

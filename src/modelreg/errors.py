@@ -66,6 +66,19 @@ class InvalidPath(InvalidArgument):
     code = "INVALID_PATH"
 
 
+class DigestMismatch(InvalidArgument):
+    """An uploaded body does not match the digest or length it was declared with."""
+
+    code = "DIGEST_MISMATCH"
+
+
+class MethodNotAllowed(InvalidArgument):
+    """An HTTP method the endpoint does not support."""
+
+    code = "METHOD_NOT_ALLOWED"
+    status = 405
+
+
 class Unauthenticated(ModelregError):
     """The caller did not prove who they are."""
 
@@ -114,6 +127,13 @@ class InvalidTransition(PolicyViolation):
     code = "INVALID_TRANSITION"
 
 
+class PayloadTooLarge(InvalidArgument):
+    """A request body exceeds what the server accepts for that endpoint."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    status = 413
+
+
 class IntegrityError(ModelregError):
     """Stored bytes do not match their recorded size or digest, or a blob is missing."""
 
@@ -135,6 +155,9 @@ ALL_ERRORS: tuple[type[ModelregError], ...] = (
     InvalidReference,
     InvalidFilter,
     InvalidPath,
+    PayloadTooLarge,
+    DigestMismatch,
+    MethodNotAllowed,
     Unauthenticated,
     PermissionDenied,
     NotFound,
@@ -153,3 +176,17 @@ def error_class_for(code: str) -> type[ModelregError]:
         if cls.code == code:
             return cls
     return ModelregError
+
+
+def from_dict(data: dict[str, Any]) -> ModelregError:
+    """Rebuild an error from its JSON shape (``to_dict``), as the same class."""
+    cls = error_class_for(str(data.get("code", "")))
+    details = data.get("details")
+    details = dict(details) if isinstance(details, dict) else {}
+    error = cls.__new__(cls)
+    # The base initializer: subclass initializers (InvalidFilter) would re-format a
+    # message that the server already formatted.
+    ModelregError.__init__(error, str(data.get("message", "")), **details)
+    if isinstance(error, InvalidFilter):
+        error.position = details.get("position")
+    return error

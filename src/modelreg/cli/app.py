@@ -9,7 +9,13 @@ from typing import Annotated
 
 import typer
 
-from modelreg.cli import commands_models, commands_stages, commands_storage, commands_versions
+from modelreg.cli import (
+    commands_models,
+    commands_server,
+    commands_stages,
+    commands_storage,
+    commands_versions,
+)
 from modelreg.cli.state import State
 from modelreg.errors import ModelregError
 
@@ -29,7 +35,8 @@ def configure(
         typer.Option(
             "--uri",
             envvar="MODELREG_URI",
-            help="Metadata database (sqlite:///… or postgresql://…); default: in --home.",
+            help="Registry: a server (http://host:port) or a metadata database "
+            "(sqlite:///… or postgresql://…); default: the embedded registry in --home.",
             show_default=False,
         ),
     ] = None,
@@ -51,6 +58,15 @@ def configure(
             show_default=False,
         ),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="MODELREG_TOKEN",
+            help="API token for a remote registry.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Machine-readable JSON output for every command.")
     ] = False,
@@ -58,12 +74,18 @@ def configure(
     """Keep the global options; the registry opens only when a command needs it."""
     # The shell leaves "~" alone in quoted values and environment variables.
     home = os.path.expanduser(home) if home is not None else None
-    state = State(uri=uri, artifacts=artifacts, home=home, json=json_output)
+    state = State(uri=uri, artifacts=artifacts, home=home, token=token, json=json_output)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
 
-for module in (commands_models, commands_versions, commands_stages, commands_storage):
+for module in (
+    commands_models,
+    commands_versions,
+    commands_stages,
+    commands_storage,
+    commands_server,
+):
     module.register_commands(app)
 
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-import modelreg
 from modelreg.cli import output, views
 from modelreg.cli.state import JsonFlag, get_state
+from modelreg.embedded import EmbeddedRegistry
 
 PANEL = "Storage"
 
@@ -52,9 +52,11 @@ def verify(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     state = get_state(ctx)
     json_output = state.wants_json(json_flag)
     registry = state.registry
-    enabled = output.progress_enabled(json_output)
-    total = sum(b.size for b in registry.blobs.iter_blobs()) if enabled else None
-    with output.transfer_progress("verifying", total, enabled=enabled) as bar:
+    total = None
+    # A server verifies its own store and reports at the end: no progress to show.
+    if isinstance(registry, EmbeddedRegistry) and output.progress_enabled(json_output):
+        total = sum(b.size for b in registry.blobs.iter_blobs())
+    with output.transfer_progress("verifying", total, enabled=total is not None) as bar:
         report = registry.verify(progress=bar)
     if json_output:
         output.print_json(report.to_dict())
@@ -84,7 +86,7 @@ def gc(
 def db_upgrade(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     """Apply pending schema migrations and print the schema revision."""
     state = get_state(ctx)
-    revision = state.registry.db.current_revision()  # opening the registry migrates
+    revision = state.embedded("db upgrade").db.current_revision()  # opening migrates
     if state.wants_json(json_flag):
         output.print_json({"revision": revision})
     else:
@@ -94,14 +96,7 @@ def db_upgrade(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
 def info(ctx: typer.Context, json_flag: JsonFlag = False) -> None:
     """Show where the registry lives and who acts in it."""
     state = get_state(ctx)
-    registry = state.registry
-    details = {
-        "version": modelreg.__version__,
-        "uri": registry.db.safe_url,
-        "artifacts": registry.blobs.location,
-        "user": registry.principal.name,
-        "schema_revision": registry.db.current_revision(),
-    }
+    details = state.registry.info()
     if state.wants_json(json_flag):
         output.print_json(details)
         return

@@ -14,6 +14,7 @@ from modelreg.cli import output
 from modelreg.domain.entities import Page
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.errors import InvalidArgument
+from modelreg.protocol import Registry
 
 T = TypeVar("T")
 
@@ -41,14 +42,28 @@ class State:
     uri: str | None = None
     artifacts: str | None = None
     home: str | None = None
+    token: str | None = None
     json: bool = False
-    _registry: EmbeddedRegistry | None = field(default=None, repr=False)
+    _registry: Registry | None = field(default=None, repr=False)
 
     @property
-    def registry(self) -> EmbeddedRegistry:
+    def registry(self) -> Registry:
+        """The registry the options name: embedded, or a server for an http(s) URI."""
         if self._registry is None:
-            self._registry = modelreg.connect(self.uri, artifacts=self.artifacts, home=self.home)
+            self._registry = modelreg.connect(
+                self.uri, artifacts=self.artifacts, home=self.home, token=self.token
+            )
         return self._registry
+
+    def embedded(self, command: str) -> EmbeddedRegistry:
+        """The registry, for a command that must run where the database is."""
+        registry = self.registry
+        if not isinstance(registry, EmbeddedRegistry):
+            raise InvalidArgument(
+                f"'{command}' works on the registry's database directly: run it on the "
+                "server host with the server's MODELREG_URI, not against an http(s) URI"
+            )
+        return registry
 
     def wants_json(self, flag: bool) -> bool:
         """JSON output was asked for globally or after the command."""

@@ -318,6 +318,29 @@ class RegistryService(LabelsService):
 
         return Page(items=versions, next_page_token=page.next_token(rows), fetch_next=more)
 
+    def list_versions(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """A model's versions, newest first; NotFound if the model does not exist."""
+        validate_model_name(name)
+        page = self.search_versions(
+            actor,
+            filter=f"name = '{name}'",
+            order_by=["-version"],
+            page_size=page_size,
+            page_token=page_token,
+        )
+        if not page.items and page_token is None:
+            self.get_model(
+                actor, name
+            )  # an empty first page: tell a missing model from an empty one
+        return page
+
     def update_version(
         self, actor: Principal, ref: str, *, description: str | None = None
     ) -> ModelVersion:

@@ -1,0 +1,353 @@
+"""``RemoteRegistry``: the Registry interface over a server's HTTP API."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from modelreg.artifacts.hashing import Progress, hash_stream
+from modelreg.client.blobs import RemoteBlobs
+from modelreg.client.http import Session
+from modelreg.domain import codec
+from modelreg.domain.entities import (
+    Comparison,
+    GcReport,
+    HistoryEvent,
+    Lineage,
+    Model,
+    ModelVersion,
+    Page,
+    VerifyReport,
+    check_metrics,
+    check_params,
+)
+from modelreg.domain.lifecycle import Lifecycle
+from modelreg.domain.manifest import FileEntry
+from modelreg.domain.names import validate_alias, validate_key, validate_model_name
+from modelreg.domain.refs import parse_ref
+from modelreg.errors import StorageError
+from modelreg.service import transfer
+
+T = TypeVar("T")
+# verify and gc re-read the whole blob store on the server: no read timeout.
+LONG = httpx.Timeout(None, connect=10.0)
+WORKERS = 2
+
+
+def _seg(name: str) -> str:
+    """A model name as a path segment. Checked here, with the same rules and errors the
+    server applies, because a malformed name could otherwise change which URL is meant."""
+    return quote(validate_model_name(name), safe="")
+
+
+def _version_path(ref: str) -> str:
+    parsed = parse_ref(ref)
+    selector = str(parsed.version) if parsed.version is not None else f"@{parsed.label}"
+    return f"/api/v1/models/{_seg(parsed.name)}/versions/{quote(selector, safe='@')}"
+
+
+def _order(order_by: Sequence[str] | str | None) -> list[str] | None:
+    if order_by is None:
+        return None
+    return [order_by] if isinstance(order_by, str) else list(order_by)
+
+
+class RemoteRegistry:
+    """The Registry interface, talking to a ``modelreg serve`` server.
+
+    ``client`` replaces the HTTP client (tests pass one bound to an in-process app).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        user: str | None = None,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.session = Session(self.url, token=token, user=user, client=client)
+        self.blobs = RemoteBlobs(self.session)
+
+    def __enter__(self) -> RemoteRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self.session.close()
+
+    def _page(
+        self,
+        path: str,
+        params: dict[str, Any],
+        decode: Callable[[dict[str, Any]], T],
+    ) -> Page[T]:
+        data = self.session.call("GET", path, params=params)
+
+        def more(token: str) -> Page[T]:
+            return self._page(path, {**params, "page_token": token}, decode)
+
+        return Page(
+            items=[decode(item) for item in data["items"]],
+            next_page_token=data["next_page_token"],
+            fetch_next=more,
+        )
+
+    # models
+    def create_model(
+        self, name: str, *, description: str = "", tags: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create a registered model."""
+        body = {"name": name, "description": description, "tags": dict(tags or {})}
+        return codec.model_from_dict(self.session.call("POST", "/api/v1/models", json=body))
+
+    def get_model(self, name: str) -> Model:
+        """A model with tags, latest version, exclusive-stage holders and aliases."""
+        return codec.model_from_dict(self.session.call("GET", f"/api/v1/models/{_seg(name)}"))
+
+    def update_model(self, name: str, *, description: str | None = None) -> Model:
+        """Change a model's description."""
+        data = self.session.call(
+            "PATCH", f"/api/v1/models/{_seg(name)}", json={"description": description}
+        )
+        return codec.model_from_dict(data)
+
+    def delete_model(self, name: str, *, force: bool = False) -> None:
+        """Delete a model and its versions (refused while one is in production)."""
+        self.session.call("DELETE", f"/api/v1/models/{_seg(name)}", params={"force": force})
+
+    def search_models(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Model]:
+        """Models matching a filter such as ``name LIKE 'fraud%' AND tags.team = 'risk'``."""
+        params = {
+            "filter": filter,
+            "order_by": _order(order_by),
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._page("/api/v1/models", params, codec.model_from_dict)
+
+    # versions
+    def register(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        lineage: Lineage | Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str = "",
+        progress: Progress | None = None,
+    ) -> ModelVersion:
+        """Upload a file or folder and register it as the model's next version.
+
+        Files are hashed locally; the server validates the metadata and names the blobs it
+        lacks; only those are uploaded (verified by the server while they stream); then
+        the version is committed. Retrying after a failure re-sends only what is missing.
+        """
+        # The checks that need no database run here first: they also keep values JSON
+        # cannot carry (NaN, lists as params) from failing inside the HTTP layer.
+        checked_metrics, checked_params = check_metrics(metrics), check_params(params)
+        checked_lineage = Lineage.from_value(lineage)
+        files = transfer.list_tree(path)
+        entries = _hash_tree(files)
+        body: dict[str, Any] = {
+            "files": [e.to_dict() for e in entries],
+            "metrics": checked_metrics,
+            "params": checked_params,
+            "lineage": checked_lineage.to_dict(),
+            "tags": dict(tags or {}),
+            "description": description,
+        }
+        url = f"/api/v1/models/{_seg(name)}/versions"
+        missing = set(
+            self.session.call("POST", url, json=body, params={"dry_run": True})["missing"]
+        )
+        self._upload(files, entries, missing, progress)
+        return codec.version_from_dict(self.session.call("POST", url, json=body))
+
+    def _upload(
+        self,
+        files: list[tuple[str, Path]],
+        entries: list[FileEntry],
+        missing: set[str],
+        progress: Progress | None,
+    ) -> None:
+        todo: dict[str, tuple[Path, int]] = {}
+        for (_rel, full), entry in zip(files, entries, strict=True):
+            if entry.sha256 in missing:
+                todo.setdefault(entry.sha256, (full, entry.size))
+            elif progress is not None:
+                progress(entry.size)  # already stored: counts as done
+
+        def send(item: tuple[str, tuple[Path, int]]) -> None:
+            sha, (full, size) = item
+            self.blobs.upload(full, sha, size, progress)
+
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-up") as pool:
+            list(pool.map(send, todo.items()))
+
+    def get(self, ref: str) -> ModelVersion:
+        """The version a reference names."""
+        return codec.version_from_dict(self.session.call("GET", _version_path(ref)))
+
+    def resolve(self, ref: str) -> ModelVersion:
+        """Resolve ``NAME@stage``, ``NAME@alias`` or ``NAME@latest`` to its version."""
+        return self.get(ref)
+
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        """Versions matching a filter such as ``metrics.auc >= 0.9 AND stage = 'staging'``."""
+        params = {
+            "filter": filter,
+            "order_by": _order(order_by),
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._page("/api/v1/versions", params, codec.version_from_dict)
+
+    def list_versions(
+        self, name: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[ModelVersion]:
+        """A model's versions, newest first."""
+        params = {"page_size": page_size, "page_token": page_token}
+        return self._page(f"/api/v1/models/{_seg(name)}/versions", params, codec.version_from_dict)
+
+    def update_version(self, ref: str, *, description: str | None = None) -> ModelVersion:
+        """Change a version's description."""
+        data = self.session.call("PATCH", _version_path(ref), json={"description": description})
+        return codec.version_from_dict(data)
+
+    def delete_version(self, ref: str) -> None:
+        """Delete a version; its number is never reused."""
+        self.session.call("DELETE", _version_path(ref))
+
+    def transition(self, ref: str, stage: str, *, reason: str = "") -> ModelVersion:
+        """Move a version to another stage, recording who, when and why."""
+        data = self.session.call(
+            "POST", _version_path(ref) + "/transitions", json={"stage": stage, "reason": reason}
+        )
+        return codec.version_from_dict(data)
+
+    def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
+        """Point ``NAME@alias`` at a version."""
+        data = self.session.call(
+            "PUT",
+            f"/api/v1/models/{_seg(name)}/aliases/{quote(validate_alias(alias), safe='')}",
+            json={"version": version},
+        )
+        return codec.version_from_dict(data)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+        self.session.call(
+            "DELETE", f"/api/v1/models/{_seg(name)}/aliases/{quote(validate_alias(alias), safe='')}"
+        )
+
+    def set_tags(self, ref: str, tags: Mapping[str, str]) -> None:
+        """Set tags on a model (``NAME``) or a version."""
+        self.session.call("PATCH", self._tags_path(ref), json={"tags": dict(tags)})
+
+    def delete_tag(self, ref: str, key: str) -> None:
+        """Remove a tag from a model or a version."""
+        self.session.call("DELETE", f"{self._tags_path(ref)}/{quote(validate_key(key, 'tag'))}")
+
+    @staticmethod
+    def _tags_path(ref: str) -> str:
+        if "/" in ref or "@" in ref:
+            return _version_path(ref) + "/tags"
+        return f"/api/v1/models/{_seg(ref)}/tags"
+
+    def history(
+        self,
+        name: str,
+        *,
+        version: int | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[HistoryEvent]:
+        """A model's timeline, oldest first."""
+        params = {"version": version, "page_size": page_size, "page_token": page_token}
+        return self._page(f"/api/v1/models/{_seg(name)}/history", params, codec.event_from_dict)
+
+    def compare(self, a: str, b: str) -> Comparison:
+        """Two versions' metrics, params and lineage side by side."""
+        data = self.session.call("GET", "/api/v1/compare", params={"a": a, "b": b})
+        return codec.comparison_from_wire(data)
+
+    # bytes
+    def pull(
+        self, ref: str, dest: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> ModelVersion:
+        """Download a version's files to ``dest``, verifying every byte (IntegrityError on
+        a mismatch, leaving ``dest`` untouched)."""
+        version = self.get(ref)
+        transfer.pull(self.blobs, version, Path(dest), progress)  # type: ignore[arg-type]
+        return version
+
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
+        """Have the server re-hash every blob and report missing or corrupt ones.
+
+        ``progress`` is not reported: the work happens on the server."""
+        data = self.session.call("POST", "/api/v1/verify", timeout=LONG)
+        return codec.verify_from_dict(data)
+
+    def gc(self, grace: str | float = "24h", *, dry_run: bool = False) -> GcReport:
+        """Delete unreferenced blobs older than ``grace`` (e.g. ``"24h"``) on the server."""
+        transfer.parse_duration(grace)  # refuse a malformed duration before calling
+        body = {"grace": grace, "dry_run": dry_run}
+        return codec.gc_from_dict(self.session.call("POST", "/api/v1/gc", json=body, timeout=LONG))
+
+    # lifecycle
+    def get_lifecycle(self) -> Lifecycle:
+        """The registry's stages and allowed moves."""
+        return Lifecycle.from_dict(self.session.call("GET", "/api/v1/lifecycle"))
+
+    def set_lifecycle(self, lifecycle: Lifecycle) -> Lifecycle:
+        """Replace the registry's lifecycle."""
+        data = self.session.call("PUT", "/api/v1/lifecycle", json=lifecycle.to_dict())
+        return Lifecycle.from_dict(data)
+
+    def info(self) -> dict[str, Any]:
+        """The server's version, database, blob store and schema, and who acts."""
+        data: dict[str, Any] = self.session.call("GET", "/api/v1/info")
+        return {**data, "mode": "remote", "server": self.url}
+
+
+def _hash_tree(files: list[tuple[str, Path]]) -> list[FileEntry]:
+    def digest(item: tuple[str, Path]) -> FileEntry:
+        rel, full = item
+        try:
+            with open(full, "rb", buffering=0) as src:
+                found = hash_stream(src)
+        except OSError as exc:
+            raise StorageError(f"cannot read {full}: {exc}") from exc
+        return FileEntry(path=rel, size=found.size, sha256=found.sha256)
+
+    if len(files) == 1:
+        return [digest(files[0])]
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-hash") as pool:
+        return list(pool.map(digest, files))

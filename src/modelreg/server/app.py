@@ -1,0 +1,49 @@
+"""The ASGI application: ``create_app()`` builds it over a registry configuration."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import modelreg
+from modelreg.config import Config
+from modelreg.embedded import EmbeddedRegistry
+from modelreg.server import errors, routes_blobs, routes_models, routes_ops, routes_versions
+from modelreg.server.limits import BodyLimit
+from modelreg.server.metrics import MetricsMiddleware
+
+DESCRIPTION = """\
+The modelreg registry over HTTP. Every error answers with
+`{"error": {"code": "...", "message": "...", "details": {...}}}` and a stable code.
+Version references: `NAME/3`, `NAME@production`, `NAME@champion`, `NAME@latest`.
+"""
+
+
+def create_app(config: Config | None = None) -> FastAPI:
+    """The server application over the registry ``config`` names (default: environment)."""
+    registry = EmbeddedRegistry(config or Config.load())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        registry.close()
+
+    app = FastAPI(
+        title="modelreg",
+        version=modelreg.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.registry = registry
+    errors.install(app)
+    for module in (routes_ops, routes_models, routes_versions, routes_blobs):
+        app.include_router(module.router)
+    app.include_router(routes_ops.probes)
+    app.add_middleware(BodyLimit)
+    app.add_middleware(MetricsMiddleware)
+    return app

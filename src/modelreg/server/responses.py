@@ -1,0 +1,31 @@
+"""JSON responses without FastAPI's generic encoder: entities already know their JSON form."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from starlette.responses import Response
+
+from modelreg.domain.entities import Page
+
+T = TypeVar("T")
+
+
+def ok(data: Any, status: int = 200) -> Response:
+    """A JSON response; compact, because registry answers are read by programs."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def no_content() -> Response:
+    """204: the change was made and there is nothing to return."""
+    return Response(status_code=204)
+
+
+def page(items: Page[T], encode: Callable[[T], dict[str, Any]]) -> Response:
+    """A page of a listing: ``{"items": [...], "next_page_token": ...}``."""
+    return ok(
+        {"items": [encode(item) for item in items.items], "next_page_token": items.next_page_token}
+    )

@@ -1,0 +1,147 @@
+"""/api/v1/blobs: content-addressed bytes. Uploads are verified while they stream in;
+downloads support ``Range`` and conditional requests and never change for a URL."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Header, Path
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from modelreg.artifacts.hashing import Digest, Readable
+from modelreg.domain.manifest import validate_digest
+from modelreg.errors import DigestMismatch, IntegrityError, NotFound
+from modelreg.server import metrics
+from modelreg.server.context import Ctx
+from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
+from modelreg.server.responses import ok
+from modelreg.server.schemas import BlobList
+from modelreg.server.uploads import store_body
+
+router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
+
+CHUNK = 1024 * 1024
+Sha256 = Annotated[str, Path(description="Hex SHA-256 of the blob (64 lowercase characters).")]
+CACHE = "public, max-age=31536000, immutable"
+
+
+def _digest(sha256: str) -> str:
+    validate_digest(sha256)
+    return sha256
+
+
+@router.post("/missing", summary="Which blobs are not stored yet")
+def missing(ctx: Ctx, body: BlobList) -> Response:
+    """The subset of the given digests the server does not have; upload only those."""
+    blobs = ctx.registry.blobs
+    wanted = sorted({_digest(sha) for sha in body.sha256})
+    return ok({"missing": [sha for sha in wanted if blobs.stat(sha) is None]})
+
+
+@router.put("/{sha256}", status_code=201, summary="Upload a blob")
+async def upload(
+    ctx: Ctx,
+    request: Request,
+    sha256: Sha256,
+    content_length: Annotated[int | None, Header(ge=0)] = None,
+) -> Response:
+    """Stream a blob to the server, which hashes it while writing.
+
+    The body must hash to ``sha256`` and, when ``Content-Length`` is given, have that many
+    bytes; otherwise the answer is 400 DIGEST_MISMATCH and nothing is stored. Uploading a
+    blob that already exists keeps one copy.
+    """
+    _digest(sha256)
+    blobs = ctx.registry.blobs
+
+    def store(reader: Readable) -> Digest:
+        try:
+            return blobs.put(
+                reader,
+                expected_sha256=sha256,
+                expected_size=content_length,
+            )
+        except IntegrityError as exc:
+            # The client sent wrong bytes: its mistake, not corruption on the server.
+            raise DigestMismatch(exc.message, **exc.details) from exc
+
+    digest = await store_body(request.stream(), store)
+    metrics.BYTES.labels(direction="in").inc(digest.size)
+    return ok({"sha256": digest.sha256, "size": digest.size}, 201)
+
+
+@router.head("/{sha256}", summary="Whether a blob exists, and its size")
+def head(ctx: Ctx, sha256: Sha256) -> Response:
+    """200 with Content-Length and ETag if stored, 404 otherwise."""
+    stat = ctx.registry.blobs.stat(_digest(sha256))
+    if stat is None:
+        raise NotFound(f"blob {sha256} is not stored", sha256=sha256)
+    return Response(
+        status_code=200,
+        headers={"content-length": str(stat.size), "etag": etag(sha256), "accept-ranges": "bytes"},
+    )
+
+
+@router.get("/{sha256}", summary="Download a blob")
+async def download(
+    ctx: Ctx,
+    sha256: Sha256,
+    range_: Annotated[str | None, Header(alias="range")] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+    if_range: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The blob's bytes. Supports one ``Range`` (206), ``If-None-Match`` (304) and
+    ``If-Range``. The client checks the bytes against the digest it asked for."""
+    blobs = ctx.registry.blobs
+    _digest(sha256)
+    stat = await anyio.to_thread.run_sync(blobs.stat, sha256)
+    if stat is None:
+        raise NotFound(f"blob {sha256} is not stored", sha256=sha256)
+    tag = etag(sha256)
+    headers = {"etag": tag, "accept-ranges": "bytes", "cache-control": CACHE}
+    if matches(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
+    if if_range is not None and not matches(if_range, tag):
+        range_ = None  # the client's partial copy is of other bytes: send everything
+    try:
+        wanted = parse_range(range_, stat.size)
+    except Unsatisfiable:
+        return Response(
+            status_code=416, headers={**headers, "content-range": f"bytes */{stat.size}"}
+        )
+    start, end = wanted if wanted is not None else (0, stat.size - 1)
+    length = end - start + 1
+    headers["content-length"] = str(length)
+    status = 200
+    if wanted is not None:
+        status = 206
+        headers["content-range"] = f"bytes {start}-{end}/{stat.size}"
+    src = await anyio.to_thread.run_sync(blobs.open, sha256)
+    return StreamingResponse(
+        _stream(src, start, length),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
+    )
+
+
+async def _stream(src: io.RawIOBase, start: int, length: int) -> AsyncIterator[bytes]:
+    try:
+        if start:
+            await anyio.to_thread.run_sync(src.seek, start)
+        left = length
+        while left > 0:
+            chunk = await anyio.to_thread.run_sync(src.read, min(CHUNK, left))
+            if not chunk:
+                # The blob shrank under us (corruption): end early; the client's
+                # length and digest checks report it.
+                return
+            left -= len(chunk)
+            metrics.BYTES.labels(direction="out").inc(len(chunk))
+            yield chunk
+    finally:
+        src.close()

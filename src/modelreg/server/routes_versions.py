@@ -1,0 +1,158 @@
+"""/api/v1/models/{name}/versions, search, resolve and compare."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from starlette.responses import Response
+
+from modelreg.domain.codec import comparison_to_wire
+from modelreg.domain.entities import ModelVersion
+from modelreg.domain.manifest import FileEntry
+from modelreg.server import metrics
+from modelreg.server.context import Ctx, version_ref
+from modelreg.server.responses import no_content, ok, page
+from modelreg.server.routes_models import Filter, OrderBy, PageSize, PageToken
+from modelreg.server.schemas import Tags, Transition, VersionCreate, VersionUpdate
+
+router = APIRouter(prefix="/api/v1", tags=["versions"])
+
+Selector = Annotated[
+    str, Path(description="A version number (3) or a label (@production, @champion, @latest).")
+]
+
+
+def _version(version: ModelVersion) -> dict[str, object]:
+    return version.to_dict()
+
+
+@router.get("/models/{name}/versions", summary="List a model's versions")
+def list_versions(
+    ctx: Ctx, name: str, page_size: PageSize = None, page_token: PageToken = None
+) -> Response:
+    """A model's versions, newest first."""
+    found = ctx.registry.service.list_versions(
+        ctx.principal, name, page_size=page_size, page_token=page_token
+    )
+    return page(found, _version)
+
+
+@router.post("/models/{name}/versions", status_code=201, summary="Create a version")
+def create_version(
+    ctx: Ctx,
+    name: str,
+    body: VersionCreate,
+    dry_run: Annotated[
+        bool,
+        Query(description="Only validate the metadata and list the blobs still to upload."),
+    ] = False,
+) -> Response:
+    """Commit a version whose blobs are all uploaded; creates the model if it is new.
+
+    With ``dry_run`` nothing is written: the answer is ``{"missing": [sha256, ...]}``, the
+    blobs a client must upload first (none were sent twice), or a validation error.
+    """
+    service, actor = ctx.registry.service, ctx.principal
+    kwargs: dict[str, Any] = {
+        "metrics": body.metrics,
+        "params": body.params,
+        "lineage": body.lineage,
+        "tags": body.tags,
+        "description": body.description,
+    }
+    if dry_run:
+        service.check_version_input(actor, name, **kwargs)
+        wanted = sorted({f.sha256 for f in body.files})
+        missing = [sha for sha in wanted if ctx.registry.blobs.stat(sha) is None]
+        return ok({"missing": missing})
+    entries = [FileEntry(path=f.path, size=f.size, sha256=f.sha256) for f in body.files]
+    version = service.create_version(actor, name, entries, **kwargs)
+    metrics.REGISTRATIONS.inc()
+    return ok(version.to_dict(), 201)
+
+
+@router.get("/models/{name}/versions/{selector}", summary="Get or resolve a version")
+def get_version(ctx: Ctx, name: str, selector: Selector) -> Response:
+    """A version by number (``3``) or label (``@production``, ``@champion``, ``@latest``)."""
+    return ok(ctx.registry.service.get(ctx.principal, version_ref(name, selector)).to_dict())
+
+
+@router.patch("/models/{name}/versions/{selector}", summary="Update a version")
+def update_version(ctx: Ctx, name: str, selector: Selector, body: VersionUpdate) -> Response:
+    """Change a version's description."""
+    version = ctx.registry.service.update_version(
+        ctx.principal, version_ref(name, selector), description=body.description
+    )
+    return ok(version.to_dict())
+
+
+@router.delete("/models/{name}/versions/{selector}", status_code=204, summary="Delete a version")
+def delete_version(ctx: Ctx, name: str, selector: Selector) -> Response:
+    """Delete a version; its number is never reused. Refused while it is in production."""
+    ctx.registry.service.delete_version(ctx.principal, version_ref(name, selector))
+    return no_content()
+
+
+@router.post("/models/{name}/versions/{selector}/transitions", summary="Move to a stage")
+def transition(ctx: Ctx, name: str, selector: Selector, body: Transition) -> Response:
+    """Move a version to a stage, recording who, when and why; returns the version."""
+    version = ctx.registry.service.transition(
+        ctx.principal, version_ref(name, selector), body.stage, reason=body.reason
+    )
+    metrics.TRANSITIONS.labels(stage=version.stage).inc()
+    return ok(version.to_dict())
+
+
+@router.patch("/models/{name}/versions/{selector}/tags", status_code=204, summary="Set tags")
+def set_version_tags(ctx: Ctx, name: str, selector: Selector, body: Tags) -> Response:
+    """Add or overwrite tags on a version."""
+    ctx.registry.service.set_tags(ctx.principal, version_ref(name, selector), body.tags)
+    return no_content()
+
+
+@router.delete(
+    "/models/{name}/versions/{selector}/tags/{key:path}", status_code=204, summary="Delete a tag"
+)
+def delete_version_tag(ctx: Ctx, name: str, selector: Selector, key: str) -> Response:
+    """Remove a tag from a version."""
+    ctx.registry.service.delete_tag(ctx.principal, version_ref(name, selector), key)
+    return no_content()
+
+
+@router.get("/versions", summary="Search versions")
+def search_versions(
+    ctx: Ctx,
+    filter: Filter = None,
+    order_by: OrderBy = None,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
+) -> Response:
+    """Versions matching a filter such as ``metrics.auc >= 0.9 AND stage = 'staging'``."""
+    found = ctx.registry.service.search_versions(
+        ctx.principal,
+        filter=filter,
+        order_by=order_by,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return page(found, _version)
+
+
+@router.get("/resolve", summary="Resolve a reference")
+def resolve(
+    ctx: Ctx,
+    ref: Annotated[str, Query(description="NAME/3, NAME@production, NAME@champion, NAME@latest")],
+) -> Response:
+    """The version a reference names, as a deployment system would look it up."""
+    return ok(ctx.registry.service.get(ctx.principal, ref).to_dict())
+
+
+@router.get("/compare", summary="Compare two versions")
+def compare(
+    ctx: Ctx,
+    a: Annotated[str, Query(description="First reference.")],
+    b: Annotated[str, Query(description="Second reference.")],
+) -> Response:
+    """Two versions' metrics (with deltas b - a), params and lineage side by side."""
+    return ok(comparison_to_wire(ctx.registry.service.compare(ctx.principal, a, b)))
