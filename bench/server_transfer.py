@@ -64,6 +64,9 @@ class ServerRun:
     client_kib: dict[int, int]
     memory: Memory | None = None
 
+    def rate(self, way: str, size: int) -> Rate:
+        return (self.upload if way == "upload" else self.download)[size]
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark, print its tables and, with --write, record them."""
@@ -277,9 +280,9 @@ def verdicts(
     ours, *theirs = runs
     lines = []
     for size in sizes:
-        for way, pick in (("upload", lambda r: r.upload), ("download", lambda r: r.download)):
-            mine = pick(ours)[size].mbps(best)
-            fastest = max(pick(r)[size].mbps(best) for r in theirs)
+        for way in ("upload", "download"):
+            mine = ours.rate(way, size).mbps(best)
+            fastest = max(run.rate(way, size).mbps(best) for run in theirs)
             ratio = mine / fastest
             sha = baselines[size][0].mbps(best)
             lines.append(
