@@ -323,5 +323,6 @@ def test_db_upgrade_and_info(fresh: Cli) -> None:
     info = fresh.json("info")
     assert info["schema_revision"] == revision
     assert info["user"] == "tester"
-    assert info["uri"] == f"sqlite:///{fresh.home / 'registry.db'}"
+    assert info["database"] == f"sqlite:///{fresh.home / 'registry.db'}"
+    assert info["mode"] == "embedded"
     assert Path(info["artifacts"]) == (fresh.home / "blobs").resolve()

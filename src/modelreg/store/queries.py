@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -85,14 +86,6 @@ def _raise_missing(conn: Connection, ref: Ref, what: str) -> None:
     raise NotFound(what, ref=str(ref))
 
 
-def _among(conn: Connection, column: Any, ids: list[int]) -> Any:
-    # PostgreSQL takes the ids as one array parameter: expanding a page of ids into one
-    # bind parameter each costs more in the drivers than the query costs in the server.
-    if conn.dialect.name == "postgresql":
-        return column == sa.any_(sa.bindparam(None, ids, type_=postgresql.ARRAY(sa.BigInteger)))
-    return column.in_(ids)
-
-
 def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
     """Build full versions for rows of VERSION_COLUMNS with one more query for all children."""
     if not rows:
@@ -134,11 +127,23 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersi
     return out
 
 
-def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
-    # One UNION ALL instead of six queries: a version page costs two round trips in all.
+def _among(dialect: str, column: Any) -> Any:
+    """``column`` is one of the ids bound as ``ids`` at execution."""
+    # PostgreSQL takes the ids as one array parameter: expanding a page of ids into one
+    # bind parameter each costs more in the drivers than the query costs in the server.
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)))
+    return column.in_(sa.bindparam("ids", expanding=True))
+
+
+@functools.cache
+def _children_query(dialect: str) -> Any:
+    # Built once per dialect: composing this statement costs more Python time than
+    # running it, and a page of versions is the hot path of every read.
     text, num, big = sa.Text(), sa.Float(), sa.BigInteger()
 
-    def part(kind: str, table: sa.Table, owner: Any, key: Any, s: Any, n: Any, i: Any) -> Any:
+    def part(kind: str, owner: Any, key: Any, s: Any, n: Any, i: Any) -> Any:
+        # The same bind parameter in all six parts: one list of ids per execution.
         return sa.select(
             sa.literal(kind, text).label("kind"),
             owner.label("vid"),
@@ -146,7 +151,7 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
             (sa.cast(s, text) if s is not None else sa.cast(sa.null(), text)).label("s"),
             (n if n is not None else sa.cast(sa.null(), num)).label("n"),
             (sa.cast(i, big) if i is not None else sa.cast(sa.null(), big)).label("i"),
-        ).where(_among(conn, owner, ids))
+        ).where(_among(dialect, owner))
 
     f, m, p, g, r, a = (
         t.version_files.c,
@@ -156,18 +161,23 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
         t.version_parents.c,
         t.aliases.c,
     )
-    query = sa.union_all(
-        part("f", t.version_files, f.version_id, f.path, f.sha256, None, f.size),
-        part("m", t.version_metrics, m.version_id, m.key, None, m.value, None),
-        part("p", t.version_params, p.version_id, p.key, p.value_json, None, None),
-        part("t", t.version_tags, g.version_id, g.key, g.value, None, None),
-        part("r", t.version_parents, r.version_id, r.parent_ref, None, None, r.position),
-        part("a", t.aliases, a.version_id, a.alias, None, None, None),
+    return sa.union_all(
+        part("f", f.version_id, f.path, f.sha256, None, f.size),
+        part("m", m.version_id, m.key, None, m.value, None),
+        part("p", p.version_id, p.key, p.value_json, None, None),
+        part("t", g.version_id, g.key, g.value, None, None),
+        part("r", r.version_id, r.parent_ref, None, None, r.position),
+        part("a", a.version_id, a.alias, None, None, None),
     )
+
+
+def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    # One UNION ALL instead of six queries: a version page costs two round trips in all.
+    query = _children_query(conn.dialect.name)
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"files": [], "metrics": {}, "params": {}, "tags": {}, "parents": [], "aliases": []}
     )
-    for kind, vid, key, s, n, i in conn.execute(query):
+    for kind, vid, key, s, n, i in conn.execute(query, {"ids": ids}):
         bucket = out[vid]
         if kind == "f":
             bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s))
@@ -185,39 +195,41 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     return out
 
 
+@functools.cache
+def _model_queries(dialect: str) -> tuple[Any, Any, Any, Any]:
+    # Built once per dialect, like _children_query.
+    v, mt, al = t.versions.c, t.model_tags.c, t.aliases.c
+
+    def among(column: Any) -> Any:
+        return _among(dialect, column)
+
+    return (
+        sa.select(mt.model_id, mt.key, mt.value).where(among(mt.model_id)),
+        sa.select(v.model_id, sa.func.max(v.version)).where(among(v.model_id)).group_by(v.model_id),
+        sa.select(v.model_id, v.exclusive_stage, v.version).where(
+            among(v.model_id), v.exclusive_stage.is_not(None)
+        ),
+        sa.select(al.model_id, al.alias, v.version)
+        .join(t.versions, v.id == al.version_id)
+        .where(among(al.model_id)),
+    )
+
+
 def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
     """Build full models for rows of the models table (tags, latest version, holders, aliases)."""
     if not rows:
         return []
-    ids = [row.id for row in rows]
-    v = t.versions.c
+    params = {"ids": [row.id for row in rows]}
+    tags_q, latest_q, holders_q, aliases_q = _model_queries(conn.dialect.name)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for model_id, key, value in conn.execute(
-        sa.select(t.model_tags.c.model_id, t.model_tags.c.key, t.model_tags.c.value).where(
-            _among(conn, t.model_tags.c.model_id, ids)
-        )
-    ):
+    for model_id, key, value in conn.execute(tags_q, params):
         tags[model_id][key] = value
-    latest = dict(
-        conn.execute(
-            sa.select(v.model_id, sa.func.max(v.version))
-            .where(_among(conn, v.model_id, ids))
-            .group_by(v.model_id)
-        ).all()
-    )
+    latest = dict(conn.execute(latest_q, params).all())
     holders: dict[int, dict[str, int]] = defaultdict(dict)
-    for model_id, stage, number in conn.execute(
-        sa.select(v.model_id, v.exclusive_stage, v.version).where(
-            _among(conn, v.model_id, ids), v.exclusive_stage.is_not(None)
-        )
-    ):
+    for model_id, stage, number in conn.execute(holders_q, params):
         holders[model_id][stage] = number
     aliases: dict[int, dict[str, int]] = defaultdict(dict)
-    for model_id, alias, number in conn.execute(
-        sa.select(t.aliases.c.model_id, t.aliases.c.alias, v.version)
-        .join(t.versions, v.id == t.aliases.c.version_id)
-        .where(_among(conn, t.aliases.c.model_id, ids))
-    ):
+    for model_id, alias, number in conn.execute(aliases_q, params):
         aliases[model_id][alias] = number
     return [
         Model(
