@@ -277,10 +277,15 @@ def mlflow_server(
 
 
 def modelreg_server(
-    data: Path, port: int, workers: int | None = None, *, plain_uvicorn: bool = False
+    data: Path,
+    port: int,
+    workers: int | None = None,
+    *,
+    plain_uvicorn: bool = False,
+    loop: str = "auto",
 ) -> contextlib.AbstractContextManager[Server]:
     """``modelreg serve`` with a fresh MODELREG_HOME (SQLite and blobs inside);
-    ``plain_uvicorn`` runs the same app under ``python -m uvicorn`` instead."""
+    ``plain_uvicorn`` runs the same app under ``python -m uvicorn --loop LOOP`` instead."""
     data.mkdir(parents=True, exist_ok=True)
     env = base_env()
     env["MODELREG_HOME"] = str(data / "home")
@@ -297,8 +302,10 @@ def modelreg_server(
             str(port),
             "--workers",
             str(workers or 1),
+            "--loop",
+            loop,
         ]
-        label = f"plain uvicorn, {workers or 1} worker(s)"
+        label = f"plain uvicorn --loop {loop}, {workers or 1} worker(s)"
     else:
         argv = [sys.executable, "-m", "modelreg.cli", "serve", "--host", "127.0.0.1"]
         argv += ["--port", str(port)]

@@ -193,8 +193,7 @@ def mlflow_default_workers(mlflow: Path) -> str:
 def default_workers(argv: Sequence[str]) -> str:
     """The default of the ``--workers`` option in the help text ``argv`` prints."""
     text = subprocess.run(argv, capture_output=True, text=True, env=_servers.base_env()).stdout
-    text = re.sub(r"[\s│]+", " ", text)  # rich draws boxes around typer's help
-    found = re.search(r"--workers[^(\[]*[(\[]default:\s*(\d+)[)\]]", text)
+    found = re.search(r"--workers[^(]*\(default:\s*(\d+)\)", text)
     return found.group(1) if found else "?"
 
 
@@ -230,7 +229,7 @@ def measure_server(
             file=sys.stderr,
             flush=True,
         )
-        run = Run(label, str(workers) if workers else default_workers(help_argv(kind, python)))
+        run = Run(label, worker_count(kind, python, workers, server))
         run.ready_seconds, run.idle_seconds = server.ready_seconds, server.idle_seconds
         run.processes = len(server.pids())
         run.notes += server.notes
@@ -245,11 +244,15 @@ def measure_server(
     return run
 
 
-def help_argv(kind: str, python: Path | str) -> list[str]:
-    """The command that prints the help of ``mlflow server`` or ``modelreg serve``."""
+def worker_count(kind: str, python: Path | str, workers: int | None, server: Server) -> str:
+    """How many workers serve: as asked, else as ``modelreg serve`` announced it in its
+    log ("(2 workers)"), else the default that ``mlflow server --help`` states."""
+    if workers is not None:
+        return str(workers)
     if kind == "mlflow":
-        return [str(Path(python).parent / "mlflow"), "server", "--help"]
-    return [str(python), "-m", "modelreg.cli", "serve", "--help"]
+        return default_workers([str(Path(python).parent / "mlflow"), "server", "--help"])
+    found = re.search(r"\((\d+) workers?\)", server.log.read_text(errors="replace"))
+    return found.group(1) if found else "?"
 
 
 def metadata_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -342,12 +345,13 @@ class Stall:
 
 
 def measure_stalls(args: argparse.Namespace, work: Path) -> list[Stall]:
-    """modelreg with 2 workers, then the same app under plain uvicorn with 2 workers."""
+    """modelreg with 2 workers, then the same app under plain uvicorn with 2 workers, on
+    its default event loop (uvloop, which uvicorn[standard] brings) and on asyncio's."""
     stalls = []
-    for plain in (False, True):
-        data = work / ("uvicorn-2" if plain else "modelreg-2")
+    for plain, loop in ((False, "auto"), (True, "auto"), (True, "asyncio")):
+        data = work / f"stall-{plain}-{loop}"
         port = _servers.free_port()
-        with _servers.modelreg_server(data, port, 2, plain_uvicorn=plain) as server:
+        with _servers.modelreg_server(data, port, 2, plain_uvicorn=plain, loop=loop) as server:
             result = client(
                 sys.executable,
                 "modelreg",
@@ -652,9 +656,14 @@ def notes(args: argparse.Namespace, runs: Sequence[Run]) -> list[str]:
         "with the server.",
         "Delayed-ACK stalls: a response written in two segments waits for the client's "
         "delayed ACK (~40 ms on Linux) when Nagle's algorithm is on; uvicorn with several "
-        "workers loses TCP_NODELAY (uvicorn issue #3149). `plain uvicorn` runs modelreg's "
-        "app with `python -m uvicorn modelreg.server.app:create_app --factory --workers 2`, "
-        "for contrast; the MLflow rows are its resolve series from the metadata run.",
+        "workers loses TCP_NODELAY (uvicorn issue #3149): it binds the listening socket "
+        "itself without naming the protocol, and asyncio sets TCP_NODELAY only on sockets "
+        "whose protocol is TCP; uvloop sets it on every TCP socket. `plain uvicorn` runs "
+        "modelreg's app with `python -m uvicorn modelreg.server.app:create_app --factory "
+        "--workers 2 --loop LOOP`, for contrast; `modelreg serve` sets TCP_NODELAY on every "
+        "connection itself. MLflow's virtualenv has no uvloop (plain `pip install mlflow`), "
+        "so its rows, the resolve series of the metadata run, show the stall with several "
+        "workers.",
         "Memory: VmHWM of each server process read from /proc just before it is stopped "
         "(largest one, and the sum over its processes), and of the metadata client.",
     ]
