@@ -10,7 +10,14 @@ from fastapi import FastAPI
 import modelreg
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
-from modelreg.server import errors, routes_blobs, routes_models, routes_ops, routes_versions
+from modelreg.server import (
+    errors,
+    openapi,
+    routes_blobs,
+    routes_models,
+    routes_ops,
+    routes_versions,
+)
 from modelreg.server.limits import BodyLimit
 from modelreg.server.metrics import MetricsMiddleware
 
@@ -44,6 +51,7 @@ def create_app(config: Config | None = None) -> FastAPI:
     for module in (routes_ops, routes_models, routes_versions, routes_blobs):
         app.include_router(module.router)
     app.include_router(routes_ops.probes)
+    openapi.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -44,9 +44,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise Unsatisfiable
         return max(0, size - length), size - 1
     start = int(first)
+    if start >= size:
+        raise Unsatisfiable
     end = int(last) if last else size - 1
     if end < start:
         return None
-    if start >= size:
-        raise Unsatisfiable
     return start, min(end, size - 1)

@@ -8,7 +8,7 @@ import uuid
 import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.server import metrics
@@ -55,7 +55,7 @@ def _writable(location: str) -> bool:
     return True
 
 
-@probes.get("/metrics", summary="Prometheus metrics")
+@probes.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 def prometheus() -> Response:
     """Request counts and latencies, registrations, transitions, blob bytes."""
     body, content_type = metrics.exposition()
