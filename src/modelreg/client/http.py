@@ -3,6 +3,7 @@ the registry's own exception classes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -34,6 +35,9 @@ class Session:
             headers["authorization"] = f"Bearer {token}"
         if user:
             headers["x-modelreg-user"] = user
+        self.headers = headers
+        # A client passed in (an in-process transport in tests) must carry every request.
+        self.custom_client = client is not None
         self.client = client or httpx.Client(timeout=TIMEOUT)
         self.client.headers.update(headers)
 
@@ -86,19 +90,21 @@ def check(response: httpx.Response) -> None:
         return
     if not response.is_closed:
         response.read()
+    raise error_from(response.status_code, response.content, str(response.request.url))
+
+
+def error_from(status: int, body: bytes, url: str) -> errors.ModelregError:
+    """The registry error an error response's body describes."""
     try:
-        payload = response.json()
-        error = payload["error"]
+        error = json.loads(body)["error"]
         if not isinstance(error, dict) or "code" not in error:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         # Not our server's shape (a proxy, a load balancer): keep the status and text.
-        cls = errors.StorageError if response.status_code >= 500 else errors.InvalidArgument
-        raise cls(
-            f"HTTP {response.status_code} from {response.request.url}: "
-            f"{response.text[:200].strip()}"
-        ) from None
-    raise errors.from_dict(error)
+        cls = errors.StorageError if status >= 500 else errors.InvalidArgument
+        text = body[:200].decode("utf-8", "replace").strip()
+        return cls(f"HTTP {status} from {url}: {text}")
+    return errors.from_dict(error)
 
 
 def _clean(params: Params | None) -> dict[str, Any] | None:
