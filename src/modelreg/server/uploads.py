@@ -24,6 +24,8 @@ from modelreg.artifacts.hashing import Readable
 from modelreg.errors import InvalidArgument
 
 T = TypeVar("T")
+# A list of body chunks, or the error that ended the body.
+Batch = list[bytes] | BaseException
 BATCH = 1024 * 1024
 DEPTH = 4
 
@@ -35,39 +37,45 @@ class Truncated(InvalidArgument):
 class _ChannelReader:
     """A ``Readable`` (``readinto``) over chunks sent from the event loop."""
 
-    def __init__(
-        self, receive: ObjectReceiveStream[bytes | BaseException], loop: EventLoopToken
-    ) -> None:
+    def __init__(self, receive: ObjectReceiveStream[Batch], loop: EventLoopToken) -> None:
         self._receive = receive
         self._loop = loop
         self._chunk = memoryview(b"")
+        self._queued: list[bytes] = []
 
     def readinto(self, buffer: memoryview, /) -> int:
-        if not self._chunk:
-            try:
-                item = anyio.from_thread.run(self._receive.receive, token=self._loop)
-            except anyio.EndOfStream:
-                return 0
-            if isinstance(item, BaseException):
-                raise item
-            self._chunk = memoryview(item)
+        while not self._chunk:
+            if not self._queued:
+                try:
+                    item = anyio.from_thread.run(self._receive.receive, token=self._loop)
+                except anyio.EndOfStream:
+                    return 0
+                if isinstance(item, BaseException):
+                    raise item
+                self._queued = item
+                self._queued.reverse()
+            self._chunk = memoryview(self._queued.pop())
         n = min(len(buffer), len(self._chunk))
         buffer[:n] = self._chunk[:n]
         self._chunk = self._chunk[n:]
         return n
 
 
-async def _pump(body: AsyncIterator[bytes], send: ObjectSendStream[bytes | BaseException]) -> None:
+async def _pump(body: AsyncIterator[bytes], send: ObjectSendStream[Batch]) -> None:
     async with send:
-        pending = bytearray()
+        # Chunks travel in lists of about BATCH bytes, uncopied: one hop to the worker
+        # thread per batch instead of one per chunk the socket delivered.
+        pending: list[bytes] = []
+        size = 0
         try:
             async for chunk in body:
-                pending += chunk
-                if len(pending) >= BATCH:
-                    await send.send(bytes(pending))
-                    pending.clear()
+                pending.append(chunk)
+                size += len(chunk)
+                if size >= BATCH:
+                    await send.send(pending)
+                    pending, size = [], 0
             if pending:
-                await send.send(bytes(pending))
+                await send.send(pending)
         except ClientDisconnect:
             # A truncated body must fail the store even if its bytes happen to hash right.
             await send.send(Truncated("the client disconnected before the body was complete"))
@@ -80,7 +88,7 @@ async def _pump(body: AsyncIterator[bytes], send: ObjectSendStream[bytes | BaseE
 
 async def store_body(body: AsyncIterator[bytes], store: Callable[[Readable], T]) -> T:
     """Run ``store(reader)`` in a worker thread while ``body`` is fed to the reader."""
-    send, receive = anyio.create_memory_object_stream[bytes | BaseException](DEPTH)
+    send, receive = anyio.create_memory_object_stream[Batch](DEPTH)
     loop = anyio.lowlevel.current_token()
     # The store reads from threads of its own, hence the explicit event loop token.
     reader = _ChannelReader(receive, loop)
