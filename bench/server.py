@@ -175,7 +175,8 @@ def software(mlflow: Path) -> list[tuple[str, str]]:
     return [
         (
             "modelreg side",
-            f"{', '.join(f'{k} {v}' for k, v in ours.items())} (Python {sys.version.split()[0]})",
+            f"commit {source_revision()}; {', '.join(f'{k} {v}' for k, v in ours.items())} "
+            f"(Python {sys.version.split()[0]})",
         ),
         (
             "MLflow side",
@@ -184,6 +185,19 @@ def software(mlflow: Path) -> list[tuple[str, str]]:
             f"`mlflow server` default workers: {mlflow_default_workers(mlflow)}",
         ),
     ]
+
+
+def source_revision() -> str:
+    """The checkout measured: ``git describe --always --dirty`` (dirty: src/ or other
+    tracked files had uncommitted changes, which an editable install runs too)."""
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or "unknown"
 
 
 def python_version(python: Path | str) -> str:
