@@ -141,6 +141,17 @@ class IntegrityError(ModelregError):
     status = 500
 
 
+class ManifestMismatch(IntegrityError):
+    """A manifest names blobs the store does not hold, or holds with another size.
+
+    Nothing was written. ``details["missing"]`` lists the absent digests: upload those and
+    commit again. A client's mistake, not corruption, hence 409 rather than 500.
+    """
+
+    code = "MANIFEST_MISMATCH"
+    status = 409
+
+
 class StorageError(ModelregError):
     """The metadata database or the blob store failed or is unreachable."""
 
@@ -166,6 +177,7 @@ ALL_ERRORS: tuple[type[ModelregError], ...] = (
     PolicyViolation,
     InvalidTransition,
     IntegrityError,
+    ManifestMismatch,
     StorageError,
 )
 

@@ -31,7 +31,7 @@ from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry
 from modelreg.domain.names import validate_alias, validate_key, validate_model_name
 from modelreg.domain.refs import parse_ref
-from modelreg.errors import StorageError
+from modelreg.errors import ManifestMismatch, StorageError
 from modelreg.service import transfer
 
 T = TypeVar("T")
@@ -158,9 +158,10 @@ class RemoteRegistry:
     ) -> ModelVersion:
         """Upload a file or folder and register it as the model's next version.
 
-        Files are hashed locally; the server validates the metadata and names the blobs it
-        lacks; only those are uploaded (verified by the server while they stream); then
-        the version is committed. Retrying after a failure re-sends only what is missing.
+        Files are hashed locally and the version is committed; if the server lacks some
+        blobs it validates the metadata, names them and writes nothing; only those are
+        uploaded (verified by the server while they stream), and the commit is repeated.
+        Retrying after a failure re-sends only what is still missing.
         """
         # The checks that need no database run here first: they also keep values JSON
         # cannot carry (NaN, lists as params) from failing inside the HTTP layer.
@@ -177,11 +178,20 @@ class RemoteRegistry:
             "description": description,
         }
         url = f"/api/v1/models/{_seg(name)}/versions"
-        missing = set(
-            self.session.call("POST", url, json=body, params={"dry_run": True})["missing"]
-        )
-        self._upload(files, entries, missing, progress)
-        return codec.version_from_dict(self.session.call("POST", url, json=body))
+        try:
+            # Optimistic: when every blob is already stored (a re-registration, shared
+            # files) this one request is the whole registration.
+            data = self.session.call("POST", url, json=body)
+        except ManifestMismatch as exc:
+            missing = set(exc.details.get("missing") or ())
+            if not missing:
+                raise
+            self._upload(files, entries, missing, progress)
+            data = self.session.call("POST", url, json=body)
+        else:
+            if progress is not None:
+                progress(sum(e.size for e in entries))
+        return codec.version_from_dict(data)
 
     def _upload(
         self,

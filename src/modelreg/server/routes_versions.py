@@ -10,6 +10,7 @@ from starlette.responses import Response
 from modelreg.domain.codec import comparison_to_wire
 from modelreg.domain.entities import ModelVersion
 from modelreg.domain.manifest import FileEntry
+from modelreg.errors import ManifestMismatch
 from modelreg.server import metrics
 from modelreg.server.context import Ctx, version_ref
 from modelreg.server.responses import no_content, ok, page
@@ -39,19 +40,13 @@ def list_versions(
 
 
 @router.post("/models/{name}/versions", status_code=201, summary="Create a version")
-def create_version(
-    ctx: Ctx,
-    name: str,
-    body: VersionCreate,
-    dry_run: Annotated[
-        bool,
-        Query(description="Only validate the metadata and list the blobs still to upload."),
-    ] = False,
-) -> Response:
-    """Commit a version whose blobs are all uploaded; creates the model if it is new.
+def create_version(ctx: Ctx, name: str, body: VersionCreate) -> Response:
+    """Commit a version; creates the model if it is new.
 
-    With ``dry_run`` nothing is written: the answer is ``{"missing": [sha256, ...]}``, the
-    blobs a client must upload first (none were sent twice), or a validation error.
+    Metadata is validated first. If blobs of the manifest are not stored yet, nothing is
+    written and the answer is 409 MANIFEST_MISMATCH with ``details.missing``, the digests
+    to upload (PUT /api/v1/blobs/{sha256}) before sending the same request again. A
+    client that expects its blobs to be stored (a re-registration) needs one request.
     """
     service, actor = ctx.registry.service, ctx.principal
     kwargs: dict[str, Any] = {
@@ -61,13 +56,14 @@ def create_version(
         "tags": body.tags,
         "description": body.description,
     }
-    if dry_run:
-        service.check_version_input(actor, name, **kwargs)
-        wanted = sorted({f.sha256 for f in body.files})
-        missing = [sha for sha in wanted if ctx.registry.blobs.stat(sha) is None]
-        return ok({"missing": missing})
     entries = [FileEntry(path=f.path, size=f.size, sha256=f.sha256) for f in body.files]
-    version = service.create_version(actor, name, entries, **kwargs)
+    try:
+        version = service.create_version(actor, name, entries, **kwargs)
+    except ManifestMismatch:
+        # Before the client uploads anything, the checks that need the database
+        # (parents exist) run too: bad metadata is refused before bytes are sent.
+        service.check_version_input(actor, name, **kwargs)
+        raise
     metrics.REGISTRATIONS.inc()
     return ok(version.to_dict(), 201)
 

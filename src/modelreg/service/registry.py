@@ -37,8 +37,8 @@ from modelreg.domain.refs import Ref, parse_ref, version_ref
 from modelreg.errors import (
     AlreadyExists,
     Conflict,
-    IntegrityError,
     InvalidArgument,
+    ManifestMismatch,
     NotFound,
 )
 from modelreg.service.common import (
@@ -534,20 +534,26 @@ class RegistryService(LabelsService):
         self._write_tags(conn, t.version_tags, "version_id", version_id, tags)
 
     def _check_blobs(self, manifest: Manifest) -> None:
+        missing: list[str] = []
         for entry in manifest.files:
             stat = self.blobs.stat(entry.sha256)
             if stat is None:
-                raise IntegrityError(
-                    f"blob {entry.sha256} for {entry.path!r} is not stored; upload it first",
-                    path=entry.path,
-                    sha256=entry.sha256,
-                )
-            if stat.size != entry.size:
-                raise IntegrityError(
+                missing.append(entry.sha256)
+            elif stat.size != entry.size:
+                raise ManifestMismatch(
                     f"blob {entry.sha256} has {stat.size} bytes, the manifest says {entry.size}",
                     path=entry.path,
                     sha256=entry.sha256,
+                    missing=[],
                 )
+        if missing:
+            unique = sorted(set(missing))
+            first = next(f for f in manifest.files if f.sha256 in unique)
+            more = f" and {len(unique) - 1} more" if len(unique) > 1 else ""
+            raise ManifestMismatch(
+                f"blob {first.sha256} for {first.path!r}{more} is not stored; upload it first",
+                missing=unique,
+            )
 
 
 def _validate_input(
