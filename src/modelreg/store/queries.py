@@ -128,12 +128,19 @@ def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersi
 
 
 def _among(dialect: str, column: Any) -> Any:
-    """``column`` is one of the ids bound as ``ids`` at execution."""
-    # PostgreSQL takes the ids as one array parameter: expanding a page of ids into one
-    # bind parameter each costs more in the drivers than the query costs in the server.
+    """``column`` is one of the ids bound as ``ids`` at execution (see ``_ids``)."""
+    # The ids travel as one parameter, an array on PostgreSQL and a JSON array on SQLite:
+    # expanding a page of ids into a parameter each re-renders the SQL on every call and
+    # costs more in the drivers than the query costs in the database.
     if dialect == "postgresql":
         return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.BigInteger)))
-    return column.in_(sa.bindparam("ids", expanding=True))
+    listed = sa.func.json_each(sa.bindparam("ids", type_=sa.Text)).table_valued("value")
+    return column.in_(sa.select(listed.c.value))
+
+
+def _ids(conn: Connection, ids: list[int]) -> dict[str, Any]:
+    """The ``ids`` parameter for statements built with ``_among``."""
+    return {"ids": ids if conn.dialect.name == "postgresql" else json.dumps(ids)}
 
 
 @functools.cache
@@ -177,7 +184,7 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"files": [], "metrics": {}, "params": {}, "tags": {}, "parents": [], "aliases": []}
     )
-    for kind, vid, key, s, n, i in conn.execute(query, {"ids": ids}):
+    for kind, vid, key, s, n, i in conn.execute(query, _ids(conn, ids)):
         bucket = out[vid]
         if kind == "f":
             bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s))
@@ -196,41 +203,57 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 @functools.cache
-def _model_queries(dialect: str) -> tuple[Any, Any, Any, Any]:
-    # Built once per dialect, like _children_query.
+def _model_children_query(dialect: str) -> Any:
+    # Tags, latest version, exclusive-stage holders and aliases of a page of models in
+    # one UNION ALL, built once per dialect like _children_query.
+    text, big = sa.Text(), sa.BigInteger()
     v, mt, al = t.versions.c, t.model_tags.c, t.aliases.c
+    none = sa.cast(sa.null(), text)
 
-    def among(column: Any) -> Any:
-        return _among(dialect, column)
+    def row(kind: str, mid: Any, key: Any, value: Any, number: Any) -> tuple[Any, ...]:
+        return (
+            sa.literal(kind, text).label("kind"),
+            mid.label("mid"),
+            key.label("k"),
+            value.label("s"),
+            sa.cast(number, big).label("i"),
+        )
 
-    return (
-        sa.select(mt.model_id, mt.key, mt.value).where(among(mt.model_id)),
-        sa.select(v.model_id, sa.func.max(v.version)).where(among(v.model_id)).group_by(v.model_id),
-        sa.select(v.model_id, v.exclusive_stage, v.version).where(
-            among(v.model_id), v.exclusive_stage.is_not(None)
+    return sa.union_all(
+        sa.select(*row("t", mt.model_id, mt.key, mt.value, sa.null())).where(
+            _among(dialect, mt.model_id)
         ),
-        sa.select(al.model_id, al.alias, v.version)
+        sa.select(*row("l", v.model_id, none, none, sa.func.max(v.version)))
+        .where(_among(dialect, v.model_id))
+        .group_by(v.model_id),
+        sa.select(*row("h", v.model_id, v.exclusive_stage, none, v.version)).where(
+            _among(dialect, v.model_id), v.exclusive_stage.is_not(None)
+        ),
+        sa.select(*row("a", al.model_id, al.alias, none, v.version))
         .join(t.versions, v.id == al.version_id)
-        .where(among(al.model_id)),
+        .where(_among(dialect, al.model_id)),
     )
 
 
 def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
-    """Build full models for rows of the models table (tags, latest version, holders, aliases)."""
+    """Build full models for rows of the models table (tags, latest version, holders,
+    aliases) with one more query."""
     if not rows:
         return []
-    params = {"ids": [row.id for row in rows]}
-    tags_q, latest_q, holders_q, aliases_q = _model_queries(conn.dialect.name)
+    query = _model_children_query(conn.dialect.name)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
-    for model_id, key, value in conn.execute(tags_q, params):
-        tags[model_id][key] = value
-    latest = dict(conn.execute(latest_q, params).all())
+    latest: dict[int, int] = {}
     holders: dict[int, dict[str, int]] = defaultdict(dict)
-    for model_id, stage, number in conn.execute(holders_q, params):
-        holders[model_id][stage] = number
     aliases: dict[int, dict[str, int]] = defaultdict(dict)
-    for model_id, alias, number in conn.execute(aliases_q, params):
-        aliases[model_id][alias] = number
+    for kind, mid, key, value, number in conn.execute(query, _ids(conn, [r.id for r in rows])):
+        if kind == "t":
+            tags[mid][key] = value
+        elif kind == "l":
+            latest[mid] = int(number)
+        elif kind == "h":
+            holders[mid][key] = int(number)
+        else:
+            aliases[mid][key] = int(number)
     return [
         Model(
             name=row.name,
