@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     mlflow = _servers.mlflow_python(args.mlflow_spec)
+    start = source_revision()
     facts = [*describe(), *software(mlflow), settings(args)]
     with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="server-") as tmp:
         work = Path(tmp)
@@ -133,11 +134,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]
         stalls = measure_stalls(args, work)
     tables, notes = report(args, runs, stalls)
+    notes += revision_moved(start)
     print(render(tables, notes))
     if args.write:
-        path = write_results(
-            "server", "Server benchmark: modelreg and MLflow", facts, tables, notes
-        )
+        path = write_results("server", TITLE, facts, tables, notes)
         print(f"wrote {path.relative_to(HERE.parent)}")
 
 
@@ -198,6 +198,18 @@ def source_revision() -> str:
         check=False,
     )
     return described.stdout.strip() or "unknown"
+
+
+def revision_moved(start: str) -> list[str]:
+    """A note if the checkout changed while the benchmark ran (the header shows the
+    revision at the start, when modelreg was measured)."""
+    end = source_revision()
+    if end == start:
+        return []
+    return [
+        f"The checkout moved from {start} to {end} during this run; modelreg was measured "
+        f"first, at {start}."
+    ]
 
 
 def python_version(python: Path | str) -> str:

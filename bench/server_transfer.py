@@ -31,7 +31,7 @@ from _machine import describe, file_system
 from _report import Table, render, write_results
 from _servers import Memory
 from _timing import best, median, timed
-from server import software
+from server import revision_moved, software, source_revision
 from transfer import make_random_file, sha256_file
 
 HERE = Path(__file__).resolve().parent
@@ -75,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     mlflow = _servers.mlflow_python(args.mlflow_spec)
     sizes = [int(s) for s in args.sizes]
     check_space(args.data_dir, max(sizes), args.repeat)
+    start = source_revision()
+    facts = [*describe(), *software(mlflow)]
     with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="server-transfer-") as tmp:
         work = Path(tmp)
         files = {}
@@ -89,11 +91,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             measure_server("mlflow", mlflow, None, work / "mlflow-default", files, args),
             measure_server("mlflow", mlflow, 1, work / "mlflow-1", files, args),
         ]
-        facts = [*describe(), ("File system", file_system(work)), *software(mlflow)]
+        facts.append(("File system", file_system(work)))
     facts.append(settings(args, sizes))
     tables = [rate_table(size, baselines[size], runs) for size in sizes]
     tables.append(memory_table(runs, sizes))
-    notes = verdicts(runs, sizes, baselines) + NOTES
+    notes = verdicts(runs, sizes, baselines) + NOTES + revision_moved(start)
     print(render(tables, notes))
     if args.write:
         path = write_results("server_transfer", TITLE, facts, tables, notes)
