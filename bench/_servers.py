@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -31,6 +32,9 @@ IDLE_CPU = 0.05
 IDLE_WINDOW = 1.0
 IDLE_WINDOWS = 3
 IDLE_TIMEOUT = 120.0
+# Before each server starts: the whole machine this quiet, waiting at most this long.
+QUIET_CPU = 0.25
+QUIET_TIMEOUT = 90.0
 READY_TIMEOUT = 180.0
 
 
@@ -122,6 +126,63 @@ class Memory:
     largest_peak_kib: int
     sum_of_peaks_kib: int
     current_kib: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """CPU seconds so far: the whole machine (busy and stolen), one server, and this
+    process with its waited-for children (the clients)."""
+
+    wall: float
+    machine: float
+    steal: float
+    server: float
+    ours: float
+
+
+def snapshot(server: Server) -> Snapshot:
+    """CPU counters now, to tell the benchmark's own work from other load afterwards."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return Snapshot(
+        time.monotonic(),
+        (user + nice + system + irq + softirq) / TICKS,
+        steal / TICKS,
+        server.cpu_seconds(),
+        me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime,
+    )
+
+
+def other_load(before: Snapshot, after: Snapshot) -> tuple[float, float]:
+    """Average cores used by other work on the machine between two snapshots (not the
+    server, not this benchmark and its clients), and cores stolen by the hypervisor."""
+    wall = after.wall - before.wall
+    busy = after.machine - before.machine
+    mine = (after.server - before.server) + (after.ours - before.ours)
+    return max(0.0, busy - mine) / wall, (after.steal - before.steal) / wall
+
+
+def wait_machine_quiet(limit: float = QUIET_TIMEOUT) -> float:
+    """Wait until the machine as a whole is under ``QUIET_CPU`` of one core for
+    ``IDLE_WINDOWS`` windows in a row (other work sharing it has paused), at most
+    ``limit`` seconds; the seconds waited."""
+    start = time.monotonic()
+    quiet = 0
+    while quiet < IDLE_WINDOWS and time.monotonic() - start < limit:
+        before = _machine_busy()
+        time.sleep(IDLE_WINDOW)
+        quiet = quiet + 1 if (_machine_busy() - before) / IDLE_WINDOW < QUIET_CPU else 0
+    return time.monotonic() - start
+
+
+def _machine_busy() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    return (user + nice + system + irq + softirq) / TICKS
 
 
 def _stats() -> Iterator[tuple[int, list[str]]]:

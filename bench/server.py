@@ -31,7 +31,7 @@ from typing import Any
 import _servers
 from _machine import describe
 from _report import Table, render, write_results
-from _servers import Memory, Server
+from _servers import Memory, Server, Snapshot, other_load
 from _timing import percentile
 
 HERE = Path(__file__).resolve().parent
@@ -73,6 +73,34 @@ OPS = (
 )
 
 
+@dataclass(frozen=True)
+class Conditions:
+    """How busy the machine was with other work while one server was measured."""
+
+    quiet_wait: float
+    before: Snapshot
+    after: Snapshot
+
+    def row(self, label: str) -> list[str]:
+        other, steal = other_load(self.before, self.after)
+        return [
+            label,
+            f"{self.quiet_wait:.0f}",
+            f"{self.after.wall - self.before.wall:.0f}",
+            f"{other:.2f}",
+            f"{steal:.2f}",
+        ]
+
+
+CONDITIONS_HEADERS = [
+    "server",
+    "waited for a quiet machine (s)",
+    "measured for (s)",
+    "other work (cores)",
+    "stolen by host (cores)",
+]
+
+
 @dataclass
 class Run:
     """What one server did: metadata samples, the concurrent loop, memory."""
@@ -83,6 +111,7 @@ class Run:
     loop: list[dict[str, Any]] = field(default_factory=list)
     loop_seconds: float = 0.0
     server_memory: Memory | None = None
+    conditions: Conditions | None = None
     processes: int = 0
     ready_seconds: float = 0.0
     idle_seconds: float = 0.0
@@ -252,12 +281,14 @@ def measure_server(
     args: argparse.Namespace, kind: str, python: Path | str, workers: int | None, data: Path
 ) -> Run:
     """Start one server, run the metadata scenario and the concurrent loop against it."""
+    quiet_wait = _servers.wait_machine_quiet()
     port = _servers.free_port()
     if kind == "mlflow":
         context = _servers.mlflow_server(Path(python), data, port, workers)
     else:
         context = _servers.modelreg_server(data, port, workers)
     with context as server:
+        before = _servers.snapshot(server)
         label = server.label
         print(
             f"{label}: ready in {server.ready_seconds:.1f} s, idle after "
@@ -275,6 +306,7 @@ def measure_server(
             f"{label}: metadata in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True
         )
         concurrent(args, run, python, kind, server, data)
+        run.conditions = Conditions(quiet_wait, before, _servers.snapshot(server))
         run.server_memory = server.memory()
     shutil.rmtree(data)
     return run
@@ -414,6 +446,11 @@ def report(
         concurrency_table(args, runs),
         stall_table(stalls, default, best),
         memory_table(runs),
+        Table(
+            "Machine during each measurement",
+            CONDITIONS_HEADERS,
+            [run.conditions.row(run.server) for run in runs if run.conditions is not None],
+        ),
     ]
     return tables, verdicts(args, ours, default, best, stalls) + notes(args, runs)
 
@@ -702,6 +739,13 @@ def notes(args: argparse.Namespace, runs: Sequence[Run]) -> list[str]:
         "connection itself. MLflow's virtualenv has no uvloop (plain `pip install mlflow`), "
         "so its rows, the resolve series of the metadata run, show the stall with several "
         "workers.",
+        "Machine: the reference machine is shared. Before each server starts the "
+        f"benchmark waits (at most {_servers.QUIET_TIMEOUT:.0f} s) until the whole machine "
+        f"has used under {100 * _servers.QUIET_CPU:.0f}% of a core for "
+        f"{_servers.IDLE_WINDOWS} s in a row; 'other work' is the CPU time the machine "
+        "spent (from /proc/stat) beyond the server's processes, this benchmark and its "
+        "clients, over the time that server was measured: above 0.1 core, that server's "
+        "figures were taken on a busier machine than the others.",
         "Memory: VmHWM of each server process read from /proc just before it is stopped "
         "(largest one, and the sum over its processes), and of the metadata client.",
     ]

@@ -31,7 +31,13 @@ from _machine import describe, file_system
 from _report import Table, render, write_results
 from _servers import Memory
 from _timing import best, median, timed
-from server import revision_moved, software, source_revision
+from server import (
+    CONDITIONS_HEADERS,
+    Conditions,
+    revision_moved,
+    software,
+    source_revision,
+)
 from transfer import make_random_file, sha256_file
 
 HERE = Path(__file__).resolve().parent
@@ -63,6 +69,7 @@ class ServerRun:
     download: dict[int, Rate]
     client_kib: dict[int, int]
     memory: Memory | None = None
+    conditions: Conditions | None = None
 
     def rate(self, way: str, size: int) -> Rate:
         return (self.upload if way == "upload" else self.download)[size]
@@ -95,6 +102,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     facts.append(settings(args, sizes))
     tables = [rate_table(size, baselines[size], runs) for size in sizes]
     tables.append(memory_table(runs, sizes))
+    machine = Table("Machine during each measurement", CONDITIONS_HEADERS)
+    machine.rows += [run.conditions.row(run.label) for run in runs if run.conditions]
+    tables.append(machine)
     notes = verdicts(runs, sizes, baselines) + NOTES + revision_moved(start)
     print(render(tables, notes))
     if args.write:
@@ -175,12 +185,14 @@ def measure_server(
     args: argparse.Namespace,
 ) -> ServerRun:
     """Start one server; for each file, a fresh client process does every round trip."""
+    quiet_wait = _servers.wait_machine_quiet()
     port = _servers.free_port()
     if kind == "mlflow":
         context = _servers.mlflow_server(Path(python), data, port, workers)
     else:
         context = _servers.modelreg_server(data, port, workers)
     with context as server:
+        before = _servers.snapshot(server)
         print(f"{server.label}: ready", file=sys.stderr, flush=True)
         run = ServerRun(server.label, {}, {}, {})
         for size, path in files.items():
@@ -199,6 +211,7 @@ def measure_server(
                 flush=True,
             )
             _servers.wait_idle(server)
+        run.conditions = Conditions(quiet_wait, before, _servers.snapshot(server))
         run.memory = server.memory()
     shutil.rmtree(data)
     return run
@@ -312,6 +325,9 @@ NOTES = [
     "hashes a file before uploading it, the server while receiving it; the client while "
     "pulling it), so single-core SHA-256 bounds it each way; MLflow's proxy verifies "
     "nothing.",
+    "Machine: before each server starts the benchmark waits for the shared machine to "
+    "be quiet; 'other work' is the CPU time the machine spent beyond the server, this "
+    "benchmark and its clients while that server was measured (see server.md's notes).",
     "Each (server, file) pair is one fresh client process, whose peak RSS is shown; the "
     "server's is read from /proc just before it is stopped, after every file.",
 ]
