@@ -147,6 +147,7 @@ def test_the_sdk_offers_no_way_to_change_an_artifact(reg: Registry) -> None:
         ({"metrics": {"auc": True}}, errors.InvalidArgument),
         ({"metrics": {"bad key!": 1.0}}, errors.InvalidName),
         ({"params": {"layers": [1, 2]}}, errors.InvalidArgument),
+        ({"params": {"seed": 2**64}}, errors.InvalidArgument),
         ({"lineage": {"run": "x"}}, errors.InvalidArgument),
         ({"lineage": {"run_id": ""}}, errors.InvalidArgument),
         ({"lineage": {"parents": "fraud/1"}}, errors.InvalidArgument),

@@ -62,6 +62,7 @@ class RemoteBlobs:
                     if progress is not None:
                         progress(len(chunk))
 
+        assert self.session.client is not None
         request = self.session.client.build_request(
             "PUT",
             self.session.url(_path(sha256)),
@@ -79,6 +80,7 @@ class RemoteBlobs:
         """A stream of the blob's bytes; NotFound if the server does not have it."""
         if self.direct is not None:
             return self.direct.open(_path(sha256), sha256)
+        assert self.session.client is not None
         request = self.session.client.build_request(
             "GET", self.session.url(_path(sha256)), timeout=TRANSFER_TIMEOUT
         )

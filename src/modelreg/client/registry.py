@@ -36,7 +36,7 @@ from modelreg.service import transfer
 
 T = TypeVar("T")
 # verify and gc re-read the whole blob store on the server: no read timeout.
-LONG = httpx.Timeout(None, connect=10.0)
+LONG = None
 WORKERS = 2
 
 

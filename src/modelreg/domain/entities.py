@@ -26,6 +26,7 @@ LINEAGE_FIELDS = (
     "framework",
 )
 MAX_LINEAGE_VALUE = 2000
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -110,6 +111,13 @@ def check_params(params: Mapping[str, Any] | None) -> dict[str, ParamValue]:
             )
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidArgument(f"param {key!r} must be finite, not {value}")
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and not MIN_INT <= value <= MAX_INT
+        ):
+            # JSON readers (and the HTTP API) keep integers exact only up to 64 bits.
+            raise InvalidArgument(f"param {key!r} is an integer outside the 64-bit range")
         if isinstance(value, str) and len(value) > 5000:
             raise InvalidArgument(f"param {key!r} is longer than 5000 characters")
         out[key] = value
