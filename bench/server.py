@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     mlflow = _servers.mlflow_python(args.mlflow_spec)
     start = source_revision()
-    facts = [*describe(), *software(mlflow), settings(args)]
+    facts = [*describe(), *software(mlflow, start), settings(args)]
     with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="server-") as tmp:
         work = Path(tmp)
         runs = [
@@ -197,14 +197,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def software(mlflow: Path) -> list[tuple[str, str]]:
+def software(mlflow: Path, revision: str) -> list[tuple[str, str]]:
     """Versions of both projects and of what serves them."""
     ours = _servers.package_versions(sys.executable, ["uvicorn", "httpx", "fastapi", "starlette"])
     theirs = _servers.package_versions(mlflow, ["mlflow", "uvicorn", "SQLAlchemy", "requests"])
     return [
         (
             "modelreg side",
-            f"commit {source_revision()}; {', '.join(f'{k} {v}' for k, v in ours.items())} "
+            f"commit {revision}; {', '.join(f'{k} {v}' for k, v in ours.items())} "
             f"(Python {sys.version.split()[0]})",
         ),
         (

@@ -83,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes]
     check_space(args.data_dir, max(sizes), args.repeat)
     start = source_revision()
-    facts = [*describe(), *software(mlflow)]
+    facts = [*describe(), *software(mlflow, start)]
     with tempfile.TemporaryDirectory(dir=args.data_dir, prefix="server-transfer-") as tmp:
         work = Path(tmp)
         files = {}
