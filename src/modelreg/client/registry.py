@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -37,7 +36,6 @@ from modelreg.service import transfer
 T = TypeVar("T")
 # verify and gc re-read the whole blob store on the server: no read timeout.
 LONG = None
-WORKERS = 2
 
 
 def _seg(name: str) -> str:
@@ -211,8 +209,8 @@ class RemoteRegistry:
             sha, (full, size) = item
             self.blobs.upload(full, sha, size, progress)
 
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-up") as pool:
-            list(pool.map(send, todo.items()))
+        if todo:
+            transfer.each_file(send, list(todo.items()), "upload")
 
     def get(self, ref: str) -> ModelVersion:
         """The version a reference names."""
@@ -357,7 +355,4 @@ def _hash_tree(files: list[tuple[str, Path]]) -> list[FileEntry]:
             raise StorageError(f"cannot read {full}: {exc}") from exc
         return FileEntry(path=rel, size=found.size, sha256=found.sha256)
 
-    if len(files) == 1:
-        return [digest(files[0])]
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-hash") as pool:
-        return list(pool.map(digest, files))
+    return transfer.each_file(digest, files, "hash")

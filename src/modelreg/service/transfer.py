@@ -7,9 +7,10 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 
@@ -23,6 +24,18 @@ from modelreg.store.database import Database
 
 # Two cores: one file hashes per core; each copy also has its own writer thread.
 WORKERS = 2
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def each_file(work: Callable[[T], R], items: Sequence[T], name: str) -> list[R]:
+    """``work`` on every item, ``WORKERS`` at a time, results in order; the first failure
+    is raised. A single item runs in the calling thread."""
+    if len(items) == 1:
+        return [work(items[0])]
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix=f"modelreg-{name}") as pool:
+        return list(pool.map(work, items))
 
 
 def list_tree(path: str | os.PathLike[str]) -> list[tuple[str, Path]]:
@@ -78,10 +91,7 @@ def store_tree(
             raise StorageError(f"cannot read {full}: {exc}") from exc
         return FileEntry(path=rel, size=digest.size, sha256=digest.sha256)
 
-    if len(files) == 1:
-        return [put(files[0])]
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-put") as pool:
-        return list(pool.map(put, files))
+    return each_file(put, files, "put")
 
 
 def pull(
@@ -107,9 +117,8 @@ def pull(
         def fetch(entry: FileEntry) -> None:
             _fetch(blobs, entry, staging / validate_relpath(entry.path), progress, version.ref)
 
-        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-pull") as pool:
-            # list() re-raises the first failure; the staging folder is dropped below.
-            list(pool.map(fetch, version.files))
+        # The first failure is raised; the staging folder is dropped below.
+        each_file(fetch, version.files, "pull")
         for entry in version.files:
             final = target / entry.path
             final.parent.mkdir(parents=True, exist_ok=True)
