@@ -19,6 +19,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_INSERT_EVENT = sa.insert(t.events)
+
+
 def record(
     conn: Connection,
     actor: Principal,
@@ -33,18 +36,20 @@ def record(
     **details: Any,
 ) -> None:
     """Append one timeline record inside the caller's transaction."""
+    # A plain insert with its values as parameters: no per-call statement building.
     conn.execute(
-        sa.insert(t.events).values(
-            at=at or utcnow(),
-            actor=actor.name,
-            kind=kind,
-            model_name=model,
-            version=version,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            reason=reason,
-            details=json.dumps(details, sort_keys=True, default=str),
-        )
+        _INSERT_EVENT,
+        {
+            "at": at or utcnow(),
+            "actor": actor.name,
+            "kind": kind,
+            "model_name": model,
+            "version": version,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "reason": reason,
+            "details": json.dumps(details, sort_keys=True, default=str),
+        },
     )
 
 

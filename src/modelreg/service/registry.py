@@ -68,6 +68,18 @@ class VersionInput:
     description: str
 
 
+# Statements of the registration path, built once: composing them per call cost more
+# Python time than executing them.
+_MODEL_ID = sa.select(t.models.c.id).where(t.models.c.name == sa.bindparam("name"))
+_INSERT_MODEL = sa.insert(t.models).returning(t.models.c.id)
+_INSERT_VERSION = sa.insert(t.versions).returning(t.versions.c.id)
+_BUMP_VERSION = (
+    sa.update(t.models)
+    .where(t.models.c.id == sa.bindparam("model"))
+    .values(next_version=sa.bindparam("next"), updated_at=sa.bindparam("now"))
+)
+
+
 class RegistryService(LabelsService):
     """Use cases over one metadata database and one blob store."""
 
@@ -86,7 +98,7 @@ class RegistryService(LabelsService):
         check_text(description, "description", MAX_DESCRIPTION)
         checked = check_tags(tags)
         with self.db.write() as conn:
-            exists = conn.execute(sa.select(t.models.c.id).where(t.models.c.name == name)).first()
+            exists = conn.execute(_MODEL_ID, {"name": name}).first()
             if exists is not None:
                 raise AlreadyExists(f"model {name!r} already exists", model=name)
             model_id = self._insert_model(conn, actor, name, description)
@@ -225,31 +237,26 @@ class RegistryService(LabelsService):
             lc = q.lifecycle(conn)
             parents = [q.version_row(conn, ref, lc) for ref in parent_refs]
             number = model.next_version
-            conn.execute(
-                sa.update(t.models)
-                .where(t.models.c.id == model.id)
-                .values(next_version=number + 1, updated_at=now)
-            )
+            conn.execute(_BUMP_VERSION, {"model": model.id, "next": number + 1, "now": now})
             lineage_columns = checked_lineage.to_dict()
             del lineage_columns["parents"]
             version_id = conn.execute(
-                sa.insert(t.versions)
-                .values(
-                    model_id=model.id,
-                    version=number,
-                    stage=lc.initial,
-                    exclusive_stage=lc.initial if lc.initial in lc.exclusive else None,
-                    manifest_digest=manifest.digest,
-                    total_size=manifest.total_size,
-                    file_count=len(manifest.files),
-                    description=description,
-                    created_at=now,
-                    created_by=actor.name,
-                    updated_at=now,
-                    stage_changed_at=now,
+                _INSERT_VERSION,
+                {
+                    "model_id": model.id,
+                    "version": number,
+                    "stage": lc.initial,
+                    "exclusive_stage": lc.initial if lc.initial in lc.exclusive else None,
+                    "manifest_digest": manifest.digest,
+                    "total_size": manifest.total_size,
+                    "file_count": len(manifest.files),
+                    "description": description,
+                    "created_at": now,
+                    "created_by": actor.name,
+                    "updated_at": now,
+                    "stage_changed_at": now,
                     **lineage_columns,
-                )
-                .returning(t.versions.c.id)
+                },
             ).scalar_one()
             self._insert_children(
                 conn, version_id, manifest, checked_metrics, checked_params, checked_tags
@@ -456,20 +463,15 @@ class RegistryService(LabelsService):
 
     def _insert_model(self, conn: Connection, actor: Principal, name: str, description: str) -> int:
         now = utcnow()
-        return int(
-            conn.execute(
-                sa.insert(t.models)
-                .values(
-                    name=name,
-                    description=description,
-                    created_at=now,
-                    created_by=actor.name,
-                    updated_at=now,
-                    next_version=1,
-                )
-                .returning(t.models.c.id)
-            ).scalar_one()
-        )
+        values = {
+            "name": name,
+            "description": description,
+            "created_at": now,
+            "created_by": actor.name,
+            "updated_at": now,
+            "next_version": 1,
+        }
+        return int(conn.execute(_INSERT_MODEL, values).scalar_one())
 
     def _lock_or_create_model(
         self, conn: Connection, actor: Principal, name: str, create: bool

@@ -25,23 +25,40 @@ VERSION_COLUMNS = (*t.versions.c, t.models.c.name.label("model_name"))
 VERSION_FROM = t.versions.join(t.models, t.models.c.id == t.versions.c.model_id)
 
 
+_LIFECYCLE = sa.select(t.settings.c.value).where(t.settings.c.key == LIFECYCLE_KEY)
+_MODEL = sa.select(t.models).where(t.models.c.name == sa.bindparam("name"))
+_MODEL_LOCKED = _MODEL.with_for_update()
+
+
 def lifecycle(conn: Connection) -> Lifecycle:
     """The registry's lifecycle (the default until one is set)."""
-    raw = conn.execute(
-        sa.select(t.settings.c.value).where(t.settings.c.key == LIFECYCLE_KEY)
-    ).scalar()
+    raw = conn.execute(_LIFECYCLE).scalar()
     return DEFAULT_LIFECYCLE if raw is None else Lifecycle.from_dict(json.loads(raw))
 
 
 def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
     """The model's row, optionally locked for update; NotFound if absent."""
-    query = sa.select(t.models).where(t.models.c.name == name)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).first()
+    row = conn.execute(_MODEL_LOCKED if lock else _MODEL, {"name": name}).first()
     if row is None:
         raise NotFound(f"model {name!r} does not exist", model=name)
     return row
+
+
+# The lookups behind every reference, built once (see _children_query for why).
+_OF_MODEL = (
+    sa.select(*VERSION_COLUMNS)
+    .select_from(VERSION_FROM)
+    .where(t.models.c.name == sa.bindparam("name"))
+)
+_BY_NUMBER = _OF_MODEL.where(t.versions.c.version == sa.bindparam("number"))
+_NEWEST_FIRST = (t.versions.c.version.desc(),)
+_LATEST = _OF_MODEL.order_by(*_NEWEST_FIRST).limit(1)
+_IN_STAGE = (
+    _OF_MODEL.where(t.versions.c.stage == sa.bindparam("label")).order_by(*_NEWEST_FIRST).limit(1)
+)
+_BY_ALIAS = _OF_MODEL.join(t.aliases, t.aliases.c.version_id == t.versions.c.id).where(
+    t.aliases.c.alias == sa.bindparam("label")
+)
 
 
 def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[Any]:
@@ -50,9 +67,8 @@ def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[
     The lifecycle tells stages from aliases; it is read only for such a label when the
     caller has not read it already.
     """
-    query = sa.select(*VERSION_COLUMNS).select_from(VERSION_FROM).where(t.models.c.name == ref.name)
     if ref.version is not None:
-        row = conn.execute(query.where(t.versions.c.version == ref.version)).first()
+        row = conn.execute(_BY_NUMBER, {"name": ref.name, "number": ref.version}).first()
         if row is None:
             _raise_missing(conn, ref, f"model {ref.name!r} has no version {ref.version}")
         assert row is not None
@@ -60,20 +76,14 @@ def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[
     label = ref.label
     assert label is not None
     if label == LATEST:
-        row = conn.execute(query.order_by(t.versions.c.version.desc()).limit(1)).first()
+        row = conn.execute(_LATEST, {"name": ref.name}).first()
         what = f"model {ref.name!r} has no versions"
     elif label in (lc or lifecycle(conn)).stages:
         # A non-exclusive stage may hold several versions: the newest one answers.
-        row = conn.execute(
-            query.where(t.versions.c.stage == label).order_by(t.versions.c.version.desc()).limit(1)
-        ).first()
+        row = conn.execute(_IN_STAGE, {"name": ref.name, "label": label}).first()
         what = f"model {ref.name!r} has no version in stage {label!r}"
     else:
-        row = conn.execute(
-            query.join(t.aliases, t.aliases.c.version_id == t.versions.c.id).where(
-                t.aliases.c.alias == label
-            )
-        ).first()
+        row = conn.execute(_BY_ALIAS, {"name": ref.name, "label": label}).first()
         what = f"model {ref.name!r} has no alias or stage {label!r}"
     if row is None:
         _raise_missing(conn, ref, what)
