@@ -377,23 +377,51 @@ def page_query(
 ) -> PageQuery:
     """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search."""
     size = check_page_size(page_size)
+    order = (order_by,) if isinstance(order_by, str) else tuple(order_by or ())
+    key = (target.kind, id(source), filter, order, size)
+    cached = _PLANS.get(key)
+    if cached is None:
+        cached = _plan(target, selected, source, filter, order_by, size)
+        if len(_PLANS) >= MAX_PLANS:
+            _PLANS.clear()  # a crude bound; the hot queries come back at once
+        _PLANS[key] = cached
+    first_page, filtered, columns = cached
+    fingerprint = query_fingerprint(target.kind, filter, order_by)
+    if not page_token:
+        return PageQuery(first_page, columns, fingerprint, size)
+    after = decode_token(page_token, fingerprint, columns)
+    statement = filtered.where(keyset_after(columns, after))
+    statement = statement.order_by(*order_clauses(columns)).limit(size + 1)
+    return PageQuery(statement, columns, fingerprint, size)
+
+
+# Parsed and built searches, by (kind, source, filter, order, size). Parsing a filter
+# and composing its statement costs more Python time than a page query on an index.
+_PLANS: dict[tuple[Any, ...], tuple[Any, Any, list[SortColumn]]] = {}
+MAX_PLANS = 512
+
+
+def _plan(
+    target: Target,
+    selected: Sequence[Any],
+    source: sa.FromClause,
+    filter: str | None,
+    order_by: Sequence[str] | str | None,
+    size: int,
+) -> tuple[Any, Any, list[SortColumn]]:
     expr = parse_filter(filter, target.fields)
     where = compile_filter(expr, target)
     keys = parse_order_by(order_by or list(target.default_order), target.fields)
     columns, joins = sort_columns(keys, target, required_keys(expr))
-    fingerprint = query_fingerprint(target.kind, filter, order_by)
     for join in joins:
         source = source.join(join.table, join.on, isouter=not join.inner)
-    statement = (
+    filtered = (
         sa.select(*selected, *(c.expr.label(f"k{i}") for i, c in enumerate(columns)))
         .select_from(source)
         .where(where)
     )
-    if page_token:
-        after = decode_token(page_token, fingerprint, columns)
-        statement = statement.where(keyset_after(columns, after))
-    statement = statement.order_by(*order_clauses(columns)).limit(size + 1)
-    return PageQuery(statement, columns, fingerprint, size)
+    first_page = filtered.order_by(*order_clauses(columns)).limit(size + 1)
+    return first_page, filtered, columns
 
 
 def _add_nullable(columns: list[SortColumn], value: Column, descending: bool, blank: Any) -> None:
