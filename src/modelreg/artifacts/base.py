@@ -19,6 +19,14 @@ class BlobStat:
     mtime: float
 
 
+class BlobSource(Protocol):
+    """Where verified reads come from: a blob store, or a registry server."""
+
+    def open(self, sha256: str) -> io.RawIOBase:
+        """Open a blob for reading; NotFound if absent. The caller verifies what it reads."""
+        ...
+
+
 class ArtifactStore(Protocol):
     """Content-addressed blob storage. Blobs are immutable once complete."""
 

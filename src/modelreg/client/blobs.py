@@ -8,7 +8,6 @@ verifies every byte against the manifest, exactly as it does for a local store.
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ def _path(sha256: str) -> str:
 
 
 class RemoteBlobs:
-    """The blob side of a server, as much of the ArtifactStore contract as pulls need."""
+    """The blob side of a server: uploads, and the ``BlobSource`` that ``pull`` reads."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -37,17 +36,6 @@ class RemoteBlobs:
         self.direct = (
             None if session.custom_client else DirectBlobs(session.base_url, session.headers)
         )
-
-    @property
-    def location(self) -> str:
-        return self.session.url("/api/v1/blobs")
-
-    def missing(self, digests: list[str]) -> list[str]:
-        """The digests the server does not store yet."""
-        if not digests:
-            return []
-        found = self.session.call("POST", "/api/v1/blobs/missing", json={"sha256": digests})
-        return list(found["missing"])
 
     def upload(self, path: Path, sha256: str, size: int, progress: Progress | None) -> None:
         """Stream a file to the server under its digest (checked there while writing)."""
@@ -121,11 +109,3 @@ class _ResponseReader(io.RawIOBase):
         if not self.closed:
             self._response.close()
         super().close()
-
-
-def file_size(path: Path) -> int:
-    """A file's size, as a registry error if it cannot be read."""
-    try:
-        return os.stat(path).st_size
-    except OSError as exc:
-        raise StorageError(f"cannot read {path}: {exc}") from exc

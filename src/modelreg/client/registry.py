@@ -313,7 +313,7 @@ class RemoteRegistry:
         """Download a version's files to ``dest``, verifying every byte (IntegrityError on
         a mismatch, leaving ``dest`` untouched)."""
         version = self.get(ref)
-        transfer.pull(self.blobs, version, Path(dest), progress)  # type: ignore[arg-type]
+        transfer.pull(self.blobs, version, Path(dest), progress)
         return version
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:

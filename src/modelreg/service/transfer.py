@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
-from modelreg.artifacts.base import ArtifactStore
+from modelreg.artifacts.base import ArtifactStore, BlobSource
 from modelreg.artifacts.hashing import Progress, TooLarge, copy_and_hash, hash_stream
 from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
 from modelreg.domain.manifest import FileEntry, validate_relpath
@@ -95,7 +95,7 @@ def store_tree(
 
 
 def pull(
-    blobs: ArtifactStore,
+    blobs: BlobSource,
     version: ModelVersion,
     dest: str | os.PathLike[str],
     progress: Progress | None = None,
@@ -131,7 +131,7 @@ def pull(
 
 
 def _fetch(
-    blobs: ArtifactStore, entry: FileEntry, out_path: Path, progress: Progress | None, ref: str
+    blobs: BlobSource, entry: FileEntry, out_path: Path, progress: Progress | None, ref: str
 ) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
