@@ -22,6 +22,7 @@ import modelreg
 from inprocess import InProcessTransport
 from modelreg.client import RemoteRegistry
 from modelreg.config import Config
+from modelreg.domain.audit import GENESIS
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.server import create_app
 from modelreg.store import tables
@@ -67,6 +68,8 @@ def _truncate(url: str) -> None:
         if sa.inspect(conn).has_table("models"):
             names = ", ".join(t.name for t in tables.metadata.sorted_tables)
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # An empty registry's audit chain starts at its genesis head, as migrated.
+            conn.execute(sa.insert(tables.audit_head).values(id=1, seq=0, hash=GENESIS))
     engine.dispose()
 
 

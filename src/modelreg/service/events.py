@@ -10,8 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg.auth.principal import Principal
+from modelreg.domain.audit import record_hash
 from modelreg.domain.entities import HistoryEvent
 from modelreg.store import tables as t
+from modelreg.store.database import before_commit, transaction_state
 
 
 def utcnow() -> datetime:
@@ -20,6 +22,15 @@ def utcnow() -> datetime:
 
 
 _INSERT_EVENT = sa.insert(t.events)
+# The chain head is locked first: changes append one at a time in commit order, so ids
+# are dense and a reader following ids never skips a record committed late.
+_HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
+_HEAD_LOCKED = _HEAD.with_for_update()
+_MOVE_HEAD = (
+    sa.update(t.audit_head)
+    .where(t.audit_head.c.id == 1)
+    .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
+)
 
 
 def record(
@@ -35,10 +46,18 @@ def record(
     reason: str | None = None,
     **details: Any,
 ) -> None:
-    """Append one timeline record inside the caller's transaction."""
-    # A plain insert with its values as parameters: no per-call statement building.
-    conn.execute(
-        _INSERT_EVENT,
+    """Append one timeline (and audit) record to the caller's transaction.
+
+    Records are chained by hash (see ``domain.audit``) under the chain head's row lock.
+    They are written just before the transaction commits, in the order recorded, so the
+    head's lock is the last one a change takes and is held only until its commit.
+    """
+    state = transaction_state(conn)
+    pending: list[dict[str, Any]] | None = state.get(_PENDING)
+    if pending is None:
+        pending = state[_PENDING] = []
+        before_commit(conn, _append_pending)
+    pending.append(
         {
             "at": at or utcnow(),
             "actor": actor.name,
@@ -49,8 +68,23 @@ def record(
             "to_stage": to_stage,
             "reason": reason,
             "details": json.dumps(details, sort_keys=True, default=str),
-        },
+        }
     )
+
+
+_PENDING = "modelreg_pending_events"
+
+
+def _append_pending(conn: Connection) -> None:
+    pending: list[dict[str, Any]] = transaction_state(conn).pop(_PENDING)
+    head = conn.execute(_HEAD_LOCKED).one()
+    seq, digest = int(head.seq), str(head.hash)
+    for values in pending:
+        seq += 1
+        digest = record_hash(digest, id=seq, **values)
+        values["id"], values["hash"] = seq, digest
+    conn.execute(_INSERT_EVENT, pending)
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
 
 
 def to_event(row: Any) -> HistoryEvent:

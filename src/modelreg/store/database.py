@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelreg.errors import Conflict, InvalidArgument, ModelregError, StorageError
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Arbitrary but fixed: every process that migrates the same PostgreSQL database takes it.
 _PG_MIGRATION_LOCK = 0x6D6F64656C726567
@@ -90,8 +90,19 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(modelreg_write=write)
-                with conn.begin():
-                    yield conn
+                hooks: list[Callable[[Connection], None]] = []
+                conn.info[_BEFORE_COMMIT] = hooks
+                conn.info[_STATE] = {}
+                try:
+                    with conn.begin():
+                        yield conn
+                        for hook in hooks:
+                            hook(conn)
+                finally:
+                    # conn.info outlives the transaction (it belongs to the pooled
+                    # connection), so nothing of this transaction may stay in it.
+                    del conn.info[_BEFORE_COMMIT]
+                    del conn.info[_STATE]
         except ModelregError:
             raise
         except sa.exc.IntegrityError as exc:
@@ -200,3 +211,26 @@ def _first_line(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+_BEFORE_COMMIT = "modelreg_before_commit"
+_STATE = "modelreg_transaction_state"
+
+
+def transaction_state(conn: Connection) -> dict[str, Any]:
+    """A dict that lives as long as ``conn``'s current transaction, for its hooks."""
+    state: dict[str, Any] = conn.info[_STATE]
+    return state
+
+
+def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> None:
+    """Run ``hook`` as the last step of ``conn``'s write transaction, before it commits.
+
+    For work that must take its locks last, such as appending to the audit chain, whose
+    head row every change locks: taken at the end, it is held only for the commit and
+    never waited on while holding another row.
+    """
+    hooks: list[Callable[[Connection], None]] | None = conn.info.get(_BEFORE_COMMIT)
+    if hooks is None:
+        raise RuntimeError("before_commit() needs a connection from Database.write()")
+    hooks.append(hook)

@@ -195,5 +195,105 @@ events = Table(
     Column("to_stage", String(32), nullable=True),
     Column("reason", Text, nullable=True),
     Column("details", Text, nullable=False, default="{}"),
+    # SHA-256 over the previous row's hash and this row's content: the audit chain. Ids are
+    # dense and assigned under the chain head's lock, so they follow commit order.
+    Column("hash", String(64), nullable=False),
     Index("ix_events_model_id", "model_name", "id"),
+    Index("ix_events_actor_id", "actor", "id"),
+)
+
+# The audit chain's head: one row holding the last event's id and hash. Every change locks
+# it, which gives the chain one writer order across processes and server replicas.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("disabled_at", Timestamp, nullable=True),
+)
+
+# One role per principal and model pattern ("*", "fraud", "fraud-*"); patterns are names,
+# not foreign keys, so a team's grant covers models created later.
+grants = Table(
+    "grants",
+    metadata,
+    Column("principal_id", Id, ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True),
+    Column("pattern", String(129), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# API tokens: the public id is looked up, the secret is kept only as its SHA-256.
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("principal_id", Id, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("expires_at", Timestamp, nullable=True),
+    Column("revoked_at", Timestamp, nullable=True),
+    Column("revoked_by", String(128), nullable=True),
+    Index("ix_tokens_principal_id", "principal_id"),
+)
+
+# Lifecycle policies: scope "*" is the registry's, any other scope a model name.
+policies = Table(
+    "policies",
+    metadata,
+    Column("scope", String(128), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+transition_requests = Table(
+    "transition_requests",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("version_id", Id, ForeignKey("versions.id", ondelete="CASCADE"), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_stage", String(32), nullable=False),
+    Column("to_stage", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("approvals_required", Integer, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("decided_by", String(128), nullable=True),
+    Column("decided_at", Timestamp, nullable=True),
+    Column("comment", Text, nullable=True),
+    Index("ix_transition_requests_status", "status", "id"),
+    Index("ix_transition_requests_model_name", "model_name", "id"),
+)
+
+request_approvals = Table(
+    "request_approvals",
+    metadata,
+    Column(
+        "request_id",
+        Id,
+        ForeignKey("transition_requests.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("approver", String(128), primary_key=True),
+    Column("at", Timestamp, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
 )
