@@ -57,9 +57,7 @@ MINIMUM_ROLE = {
 
 GLOBAL = "*"
 _PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\*?$")
-PATTERN_RULES = (
-    "'*' for every model, a model name, or a name prefix ending in '*' (e.g. 'fraud-*')"
-)
+PATTERN_RULES = "'*' for every model, a model name, or a name prefix ending in '*' (e.g. 'fraud-*')"
 
 
 def validate_pattern(pattern: object) -> str:

@@ -9,11 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain.entities import ModelVersion
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.names import validate_alias, validate_key, validate_model_name
 from modelreg.domain.refs import LATEST, Ref, parse_ref, version_ref
 from modelreg.errors import Conflict, InvalidArgument, NotFound
+from modelreg.service.authz import require
 from modelreg.service.common import (
     MAX_REASON,
     ServiceBase,
@@ -22,6 +24,7 @@ from modelreg.service.common import (
     upsert_setting,
 )
 from modelreg.service.events import record, utcnow
+from modelreg.service.policy import authorize_transition
 from modelreg.store import queries as q
 from modelreg.store import tables as t
 
@@ -34,9 +37,9 @@ class LabelsService(ServiceBase):
     def transition(
         self, actor: Principal, ref: str, stage: str, *, reason: str = ""
     ) -> ModelVersion:
-        """Move a version to ``stage`` if the lifecycle allows it. Entering an exclusive stage
-        moves the previous holder to the stage's overflow (production -> archived) in the
-        same transaction."""
+        """Move a version to ``stage`` if the lifecycle and the policy allow it. Entering an
+        exclusive stage moves the previous holder to the stage's overflow (production ->
+        archived) in the same transaction."""
         parsed = parse_ref(ref)
         check_text(reason, "reason", MAX_REASON)
         if not isinstance(stage, str):
@@ -44,46 +47,62 @@ class LabelsService(ServiceBase):
         target = stage.lower()
         with self.db.write() as conn:
             q.model_row(conn, parsed.name, lock=True)
+            authorize_transition(conn, actor, parsed.name, target)
             lc = q.lifecycle(conn)
             row = q.version_row(conn, parsed, lc)
             lc.check_transition(row.stage, target)
-            now = utcnow()
-            canonical = version_ref(row.model_name, row.version)
-            overflow = lc.exclusive.get(target)
-            if overflow is not None:
-                holder = conn.execute(
-                    sa.select(t.versions.c.id, t.versions.c.version).where(
-                        t.versions.c.model_id == row.model_id,
-                        t.versions.c.exclusive_stage == target,
-                    )
-                ).first()
-                if holder is not None:
-                    self._set_stage(conn, holder.id, overflow, lc, now)
-                    record(
-                        conn,
-                        actor,
-                        "stage_changed",
-                        row.model_name,
-                        holder.version,
-                        at=now,
-                        from_stage=target,
-                        to_stage=overflow,
-                        reason=f"replaced in {target} by {canonical}",
-                        displaced_by=row.version,
-                    )
-            self._set_stage(conn, row.id, target, lc, now)
-            record(
-                conn,
-                actor,
-                "stage_changed",
-                row.model_name,
-                row.version,
-                at=now,
-                from_stage=row.stage,
-                to_stage=target,
-                reason=reason or None,
-            )
+            self._move(conn, actor, row, target, lc, reason)
             return self._version(conn, Ref(row.model_name, version=row.version), lc)
+
+    def _move(
+        self,
+        conn: Connection,
+        actor: Principal,
+        row: Any,
+        target: str,
+        lc: Lifecycle,
+        reason: str,
+        **details: Any,
+    ) -> None:
+        """Put the version of ``row`` into ``target``, displacing an exclusive holder, and
+        record both moves; the caller holds the model row's lock."""
+        now = utcnow()
+        canonical = version_ref(row.model_name, row.version)
+        overflow = lc.exclusive.get(target)
+        if overflow is not None:
+            holder = conn.execute(
+                sa.select(t.versions.c.id, t.versions.c.version).where(
+                    t.versions.c.model_id == row.model_id,
+                    t.versions.c.exclusive_stage == target,
+                )
+            ).first()
+            if holder is not None:
+                self._set_stage(conn, holder.id, overflow, lc, now)
+                record(
+                    conn,
+                    actor,
+                    "stage_changed",
+                    row.model_name,
+                    holder.version,
+                    at=now,
+                    from_stage=target,
+                    to_stage=overflow,
+                    reason=f"replaced in {target} by {canonical}",
+                    displaced_by=row.version,
+                )
+        self._set_stage(conn, row.id, target, lc, now)
+        record(
+            conn,
+            actor,
+            "stage_changed",
+            row.model_name,
+            row.version,
+            at=now,
+            from_stage=row.stage,
+            to_stage=target,
+            reason=reason or None,
+            **details,
+        )
 
     def get_lifecycle(self, actor: Principal) -> Lifecycle:
         """The registry's stages, allowed moves and exclusive stages."""
@@ -93,6 +112,7 @@ class LabelsService(ServiceBase):
     def set_lifecycle(self, actor: Principal, lifecycle: Lifecycle) -> Lifecycle:
         """Replace the lifecycle; refused if a version sits in a stage it drops, or if a
         newly exclusive stage already holds several versions of one model."""
+        require(actor, Permission.ADMIN, None, "change the lifecycle")
         with self.db.write() as conn:
             before = q.lifecycle(conn)
             v = t.versions.c
@@ -138,6 +158,7 @@ class LabelsService(ServiceBase):
     def set_alias(self, actor: Principal, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``NAME@alias`` at a version (moving it if it pointed elsewhere)."""
         validate_model_name(name)
+        require(actor, Permission.WRITE, name, f"set aliases of {name!r}")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InvalidArgument(f"version must be a positive integer, not {version!r}")
         with self.db.write() as conn:
@@ -173,6 +194,7 @@ class LabelsService(ServiceBase):
     def delete_alias(self, actor: Principal, name: str, alias: str) -> None:
         """Remove ``NAME@alias``; NotFound if it is not set."""
         validate_model_name(name)
+        require(actor, Permission.WRITE, name, f"remove aliases of {name!r}")
         with self.db.write() as conn:
             model = q.model_row(conn, name, lock=True)
             previous = conn.execute(
@@ -196,6 +218,8 @@ class LabelsService(ServiceBase):
         checked = check_tags(tags)
         if not checked:
             raise InvalidArgument("no tags given")
+        model = _tagged_model(ref)
+        require(actor, Permission.WRITE, model, f"tag {model!r}")
         with self.db.write() as conn:
             table, owner, owner_id, model, number = self._tag_owner(conn, ref)
             self._write_tags(conn, table, owner, owner_id, checked)
@@ -205,6 +229,8 @@ class LabelsService(ServiceBase):
     def delete_tag(self, actor: Principal, ref: str, key: str) -> None:
         """Remove one tag from a model or version; NotFound if it is not set."""
         validate_key(key, "tag")
+        model = _tagged_model(ref)
+        require(actor, Permission.WRITE, model, f"untag {model!r}")
         with self.db.write() as conn:
             table, owner, owner_id, model, number = self._tag_owner(conn, ref)
             deleted = conn.execute(
@@ -241,3 +267,10 @@ class LabelsService(ServiceBase):
                 updated_at=now,
             )
         )
+
+
+def _tagged_model(ref: str) -> str:
+    """The model a tag reference (``NAME`` or a version reference) belongs to."""
+    if isinstance(ref, str) and "/" not in ref and "@" not in ref:
+        return validate_model_name(ref)
+    return parse_ref(ref).name

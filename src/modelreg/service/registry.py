@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain.entities import (
     Comparison,
     HistoryEvent,
@@ -41,6 +42,8 @@ from modelreg.errors import (
     ManifestMismatch,
     NotFound,
 )
+from modelreg.service.audit import AuditService
+from modelreg.service.authz import read_scope, require
 from modelreg.service.common import (
     MAX_DESCRIPTION,
     check_tags,
@@ -50,7 +53,9 @@ from modelreg.service.common import (
     param_text,
 )
 from modelreg.service.events import record, to_event, utcnow
-from modelreg.service.labels import LabelsService
+from modelreg.service.governance import GovernanceService
+from modelreg.service.policy import PolicyService
+from modelreg.service.requests import RequestsService
 from modelreg.store import queries as q
 from modelreg.store import search as s
 from modelreg.store import tables as t
@@ -80,7 +85,7 @@ _BUMP_VERSION = (
 )
 
 
-class RegistryService(LabelsService):
+class RegistryService(RequestsService, GovernanceService, PolicyService, AuditService):
     """Use cases over one metadata database and one blob store."""
 
     # ------------------------------------------------------------------ models
@@ -95,6 +100,7 @@ class RegistryService(LabelsService):
     ) -> Model:
         """Create a registered model; AlreadyExists if the name is taken."""
         validate_model_name(name)
+        require(actor, Permission.WRITE, name, f"create model {name!r}")
         check_text(description, "description", MAX_DESCRIPTION)
         checked = check_tags(tags)
         with self.db.write() as conn:
@@ -109,12 +115,14 @@ class RegistryService(LabelsService):
     def get_model(self, actor: Principal, name: str) -> Model:
         """A model with its tags, latest version, exclusive-stage holders and aliases."""
         validate_model_name(name)
+        require(actor, Permission.READ, name, f"read model {name!r}")
         with self.db.read() as conn:
             return self._model(conn, name)
 
     def update_model(self, actor: Principal, name: str, *, description: str | None = None) -> Model:
         """Change a model's description."""
         validate_model_name(name)
+        require(actor, Permission.WRITE, name, f"edit model {name!r}")
         if description is None:
             raise InvalidArgument("nothing to update: pass description")
         check_text(description, "description", MAX_DESCRIPTION)
@@ -132,6 +140,7 @@ class RegistryService(LabelsService):
         """Delete a model and all its versions; refuses while a version holds an exclusive
         stage (such as production) unless ``force``. Blobs are left for ``gc``."""
         validate_model_name(name)
+        require(actor, Permission.ADMIN, name, f"delete model {name!r}")
         with self.db.write() as conn:
             row = q.model_row(conn, name, lock=True)
             holders = conn.execute(
@@ -170,6 +179,7 @@ class RegistryService(LabelsService):
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
+            scope=read_scope(actor, t.models.c.name),
         )
         with self.db.read() as conn:
             rows = conn.execute(page.statement).all()
@@ -199,6 +209,8 @@ class RegistryService(LabelsService):
         exist, so a client can refuse bad input before uploading any bytes."""
         checked = _validate_input(name, metrics, params, lineage, tags, description)
         parents = [parse_ref(p) for p in checked.lineage.parents]
+        require(actor, Permission.WRITE, name, f"register versions of {name!r}")
+        _require_parents(actor, parents)
         if parents:
             with self.db.read() as conn:
                 lc = q.lifecycle(conn)
@@ -230,6 +242,8 @@ class RegistryService(LabelsService):
         checked_metrics, checked_params, checked_tags = given.metrics, given.params, given.tags
         checked_lineage = given.lineage
         parent_refs = [parse_ref(p) for p in checked_lineage.parents]
+        require(actor, Permission.WRITE, name, f"register versions of {name!r}")
+        _require_parents(actor, parent_refs)
         self._check_blobs(manifest)
         now = utcnow()
         with self.db.write() as conn:
@@ -292,6 +306,7 @@ class RegistryService(LabelsService):
         """The version a reference names: ``NAME/3``, ``NAME@stage``, ``NAME@alias``,
         ``NAME@latest``."""
         parsed = parse_ref(ref)
+        require(actor, Permission.READ, parsed.name, f"read model {parsed.name!r}")
         with self.db.read() as conn:
             return self._version(conn, parsed)
 
@@ -313,6 +328,7 @@ class RegistryService(LabelsService):
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
+            scope=read_scope(actor, t.models.c.name),
         )
         with self.db.read() as conn:
             rows = conn.execute(page.statement).all()
@@ -335,6 +351,7 @@ class RegistryService(LabelsService):
     ) -> Page[ModelVersion]:
         """A model's versions, newest first; NotFound if the model does not exist."""
         validate_model_name(name)
+        require(actor, Permission.READ, name, f"read model {name!r}")
         page = self.search_versions(
             actor,
             filter=f"name = '{name}'",
@@ -353,6 +370,7 @@ class RegistryService(LabelsService):
     ) -> ModelVersion:
         """Change a version's description (the only free-text field that stays editable)."""
         parsed = parse_ref(ref)
+        require(actor, Permission.WRITE, parsed.name, f"edit versions of {parsed.name!r}")
         if description is None:
             raise InvalidArgument("nothing to update: pass description")
         check_text(description, "description", MAX_DESCRIPTION)
@@ -379,6 +397,7 @@ class RegistryService(LabelsService):
         """Delete a version; its number is never reused. Refused while it holds an
         exclusive stage. Its blobs are left for ``gc``."""
         parsed = parse_ref(ref)
+        require(actor, Permission.DELETE, parsed.name, f"delete versions of {parsed.name!r}")
         with self.db.write() as conn:
             q.model_row(conn, parsed.name, lock=True)
             row = q.version_row(conn, parsed, q.lifecycle(conn))
@@ -412,6 +431,7 @@ class RegistryService(LabelsService):
     ) -> Page[HistoryEvent]:
         """A model's timeline, oldest first: registrations, stage moves, aliases, edits."""
         validate_model_name(name)
+        require(actor, Permission.READ, name, f"read the history of {name!r}")
         size = s.check_page_size(page_size)
         fingerprint = s.query_fingerprint("history", name, version)
         e = t.events.c
@@ -439,6 +459,8 @@ class RegistryService(LabelsService):
     def compare(self, actor: Principal, a: str, b: str) -> Comparison:
         """Two versions side by side; metric deltas are ``b - a``."""
         ref_a, ref_b = parse_ref(a), parse_ref(b)
+        for model in dict.fromkeys((ref_a.name, ref_b.name)):
+            require(actor, Permission.READ, model, f"read model {model!r}")
         with self.db.read() as conn:
             va = self._version(conn, ref_a)
             vb = self._version(conn, ref_b)
@@ -556,6 +578,12 @@ class RegistryService(LabelsService):
                 f"blob {first.sha256} for {first.path!r}{more} is not stored; upload it first",
                 missing=unique,
             )
+
+
+def _require_parents(actor: Principal, parents: Sequence[Ref]) -> None:
+    # Naming a parent reveals whether it exists, so parents must be readable too.
+    for model in dict.fromkeys(p.name for p in parents):
+        require(actor, Permission.READ, model, f"name versions of {model!r} as parents")
 
 
 def _validate_input(

@@ -374,8 +374,12 @@ def page_query(
     order_by: Sequence[str] | str | None,
     page_size: int | None,
     page_token: str | None,
+    scope: Any | None = None,
 ) -> PageQuery:
-    """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search."""
+    """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search.
+
+    ``scope`` is an extra condition (the models a caller may read) that is not cached.
+    """
     size = check_page_size(page_size)
     order = (order_by,) if isinstance(order_by, str) else tuple(order_by or ())
     key = (target.kind, id(source), filter, order, size)
@@ -387,7 +391,11 @@ def page_query(
         _PLANS[key] = cached
     first_page, filtered, columns = cached
     fingerprint = query_fingerprint(target.kind, filter, order_by)
+    if scope is not None:
+        filtered = filtered.where(scope)
     if not page_token:
+        if scope is not None:
+            first_page = filtered.order_by(*order_clauses(columns)).limit(size + 1)
         return PageQuery(first_page, columns, fingerprint, size)
     after = decode_token(page_token, fingerprint, columns)
     statement = filtered.where(keyset_after(columns, after))

@@ -186,9 +186,7 @@ def _chain_existing_events() -> None:
             details=row.details,
         )
         # Ascending order and new <= old ids: an update never collides with a later row.
-        conn.execute(
-            sa.update(events).where(events.c.id == row.id).values(id=seq, hash=previous)
-        )
+        conn.execute(sa.update(events).where(events.c.id == row.id).values(id=seq, hash=previous))
     conn.execute(
         sa.insert(sa.table("audit_head", sa.column("id"), sa.column("seq"), sa.column("hash"))),
         {"id": 1, "seq": seq, "hash": previous},
