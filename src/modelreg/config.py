@@ -62,6 +62,13 @@ def _optional(_name: str, value: str) -> str | None:
     return value or None
 
 
+def _auth_mode(name: str, value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in ("on", "off", "auto"):
+        raise InvalidArgument(f"{PREFIX}{name} must be on, off or auto, not {value!r}")
+    return lowered
+
+
 def _default_home(_env: Mapping[str, str]) -> str:
     return str(Path("~/.modelreg").expanduser())
 
@@ -119,11 +126,19 @@ SETTINGS: tuple[Setting, ...] = (
         _optional,
     ),
     Setting(
-        "SERVER_TOKEN",
-        "When set, the server refuses every API request that does not carry this token "
-        "(Authorization: Bearer). Unset: the server is open to whoever can reach it.",
-        lambda _env: "",
-        _optional,
+        "CREDENTIALS",
+        "File of saved tokens by server URL (written by `modelreg login`), used when no "
+        "token is given. Defaults to credentials.json in MODELREG_HOME.",
+        lambda env: str(_home(env) / "credentials.json"),
+        _str,
+    ),
+    Setting(
+        "AUTH",
+        "Server authentication: on (every API request needs a token), off (anyone who can "
+        "reach the server acts as the X-Modelreg-User they name, with every permission) or "
+        "auto (on unless `modelreg serve` listens on a loopback address only).",
+        lambda _env: "auto",
+        _auth_mode,
     ),
 )
 
@@ -153,7 +168,8 @@ class Config:
     busy_timeout: float
     fsync: bool
     token: str | None
-    server_token: str | None
+    credentials: Path
+    auth: str
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -164,4 +180,5 @@ class Config:
                 env[PREFIX + key.upper()] = str(value)
         values = {s.name.lower(): s.cast(s.name, setting_value(s.name, env)) for s in SETTINGS}
         values["home"] = Path(values["home"]).expanduser()
+        values["credentials"] = Path(values["credentials"]).expanduser()
         return cls(**values)

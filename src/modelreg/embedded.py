@@ -24,6 +24,7 @@ from modelreg.domain.entities import (
     VerifyReport,
 )
 from modelreg.domain.lifecycle import Lifecycle
+from modelreg.embedded_governance import EmbeddedGovernance
 from modelreg.errors import InvalidArgument
 from modelreg.service import transfer
 from modelreg.service.registry import RegistryService
@@ -40,7 +41,7 @@ def open_artifacts(location: str, *, fsync: bool) -> ArtifactStore:
     return LocalArtifactStore(location, fsync=fsync)
 
 
-class EmbeddedRegistry:
+class EmbeddedRegistry(EmbeddedGovernance):
     """The Registry interface, running in this process as one principal."""
 
     def __init__(self, config: Config, *, principal: Principal | None = None) -> None:
@@ -238,11 +239,12 @@ class EmbeddedRegistry:
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         """Re-hash every blob and report missing or corrupt ones."""
-        return transfer.verify(self.db, self.blobs, progress)
+        return self.service.verify(self.principal, progress=progress)
 
     def gc(self, grace: str | float = "24h", *, dry_run: bool = False) -> GcReport:
         """Delete unreferenced blobs older than ``grace`` (e.g. ``"24h"``)."""
-        return transfer.gc(self.db, self.blobs, transfer.parse_duration(grace), dry_run=dry_run)
+        seconds = transfer.parse_duration(grace)
+        return self.service.gc(self.principal, seconds, dry_run=dry_run)
 
     # lifecycle
     def get_lifecycle(self) -> Lifecycle:

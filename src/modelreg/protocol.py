@@ -18,10 +18,11 @@ from modelreg.domain.entities import (
     VerifyReport,
 )
 from modelreg.domain.lifecycle import Lifecycle
+from modelreg.governance_api import Governance
 
 
 @runtime_checkable
-class Registry(Protocol):
+class Registry(Governance, Protocol):
     """A model registry. References are strings: ``NAME/3``, ``NAME@production``,
     ``NAME@champion``, ``NAME@latest``; a bare ``NAME`` where a model is meant."""
 

@@ -12,6 +12,7 @@ import httpx
 
 from modelreg.artifacts.hashing import Progress, hash_stream
 from modelreg.client.blobs import RemoteBlobs
+from modelreg.client.governance import RemoteGovernance
 from modelreg.client.http import Session
 from modelreg.domain import codec
 from modelreg.domain.entities import (
@@ -56,7 +57,7 @@ def _order(order_by: Sequence[str] | str | None) -> list[str] | None:
     return [order_by] if isinstance(order_by, str) else list(order_by)
 
 
-class RemoteRegistry:
+class RemoteRegistry(RemoteGovernance):
     """The Registry interface, talking to a ``modelreg serve`` server.
 
     ``client`` replaces the HTTP client (tests pass one bound to an in-process app).

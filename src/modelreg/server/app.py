@@ -13,9 +13,12 @@ from modelreg.embedded import EmbeddedRegistry
 from modelreg.server import (
     errors,
     openapi,
+    routes_access,
+    routes_audit,
     routes_blobs,
     routes_models,
     routes_ops,
+    routes_requests,
     routes_versions,
 )
 from modelreg.server.limits import BodyLimit
@@ -48,7 +51,15 @@ def create_app(config: Config | None = None) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    for module in (routes_ops, routes_models, routes_versions, routes_blobs):
+    for module in (
+        routes_ops,
+        routes_models,
+        routes_versions,
+        routes_blobs,
+        routes_access,
+        routes_requests,
+        routes_audit,
+    ):
         app.include_router(module.router)
     app.include_router(routes_ops.probes)
     openapi.install(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,28 +30,37 @@ def registry_of(request: Request) -> EmbeddedRegistry:
     return registry
 
 
-def _check_token(request: Request, expected: str) -> None:
+def auth_enabled(registry: EmbeddedRegistry) -> bool:
+    """Whether requests must authenticate. ``auto`` reaches the app only when something
+    other than ``modelreg serve`` runs it (which resolves it by address): then on."""
+    return registry.config.auth != "off"
+
+
+def bearer_token(request: Request) -> str:
+    """The token of an ``Authorization: Bearer`` header; Unauthenticated without one."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise Unauthenticated("this server requires a token: pass token= or set MODELREG_TOKEN")
-    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated(
+            "this server requires a token: pass token= or set MODELREG_TOKEN "
+            "(an admin creates one with `modelreg token create`)"
+        )
+    if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    # Constant time, so response timing does not reveal how much of a guess was right.
-    if not hmac.compare_digest(token.encode(), expected.encode()):
-        raise Unauthenticated("invalid token")
+    return token.strip()
 
 
-async def context(request: Request) -> Context:
+def context(request: Request) -> Context:
     """Authenticate the request and name its principal.
 
-    Until access control lands, the user name is the one the client states (the
-    ``X-Modelreg-User`` header); a server token, when configured, proves the client may
-    use the registry at all.
+    With authentication on, the bearer token decides who acts and what it may do; a
+    token is looked up on every request, so revoking one takes effect at once. With it
+    off, the caller is the ``X-Modelreg-User`` it names and may do everything.
     """
     registry = registry_of(request)
-    if registry.config.server_token:
-        _check_token(request, registry.config.server_token)
+    if auth_enabled(registry):
+        principal = registry.service.authenticate(bearer_token(request))
+        return Context(principal, registry)
     user = request.headers.get(USER_HEADER) or ANONYMOUS
     try:
         principal = Principal(user, kind="user")

@@ -39,6 +39,7 @@ def missing(ctx: Ctx, body: BlobList) -> Response:
     """The subset of the given digests the server does not have; upload only those."""
     blobs = ctx.registry.blobs
     wanted = sorted({_digest(sha) for sha in body.sha256})
+    ctx.registry.service.authorize_upload(ctx.principal)
     return ok({"missing": [sha for sha in wanted if blobs.stat(sha) is None]})
 
 
@@ -56,6 +57,7 @@ async def upload(
     blob that already exists keeps one copy.
     """
     _digest(sha256)
+    await anyio.to_thread.run_sync(ctx.registry.service.authorize_upload, ctx.principal)
     blobs = ctx.registry.blobs
 
     def store(reader: Readable) -> Digest:
@@ -77,7 +79,8 @@ async def upload(
 @router.head("/{sha256}", summary="Whether a blob exists, and its size")
 def head(ctx: Ctx, sha256: Sha256) -> Response:
     """200 with Content-Length and ETag if stored, 404 otherwise."""
-    stat = ctx.registry.blobs.stat(_digest(sha256))
+    ctx.registry.service.authorize_blob_read(ctx.principal, _digest(sha256))
+    stat = ctx.registry.blobs.stat(sha256)
     if stat is None:
         raise NotFound(f"blob {sha256} is not stored", sha256=sha256)
     return Response(
@@ -98,6 +101,7 @@ async def download(
     ``If-Range``. The client checks the bytes against the digest it asked for."""
     blobs = ctx.registry.blobs
     _digest(sha256)
+    await anyio.to_thread.run_sync(ctx.registry.service.authorize_blob_read, ctx.principal, sha256)
     stat = await anyio.to_thread.run_sync(blobs.stat, sha256)
     if stat is None:
         raise NotFound(f"blob {sha256} is not stored", sha256=sha256)

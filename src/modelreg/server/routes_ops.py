@@ -86,13 +86,12 @@ def set_lifecycle(ctx: Ctx, body: LifecycleBody) -> Response:
 @router.post("/verify", summary="Verify the blob store")
 def verify(ctx: Ctx) -> Response:
     """Re-hash every stored blob and report missing or corrupt ones."""
-    registry = ctx.registry
-    return ok(transfer.verify(registry.db, registry.blobs).to_dict())
+    return ok(ctx.registry.service.verify(ctx.principal).to_dict())
 
 
 @router.post("/gc", summary="Collect unreferenced blobs")
 def gc(ctx: Ctx, body: GcRequest) -> Response:
     """Delete blobs no version references that are older than the grace period."""
-    registry = ctx.registry
     grace = transfer.parse_duration(body.grace)
-    return ok(transfer.gc(registry.db, registry.blobs, grace, dry_run=body.dry_run).to_dict())
+    report = ctx.registry.service.gc(ctx.principal, grace, dry_run=body.dry_run)
+    return ok(report.to_dict())

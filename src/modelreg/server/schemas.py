@@ -81,3 +81,50 @@ class LifecycleBody(_Body):
         default_factory=dict,
         description="Exclusive stage -> the stage its previous holder moves to.",
     )
+
+
+class PrincipalCreate(_Body):
+    name: str = Field(description="User name (e-mail addresses allowed) or service account.")
+    kind: str = Field("user", description="user or service.")
+    description: str = ""
+
+
+class PrincipalUpdate(_Body):
+    disabled: bool = Field(description="true disables the principal and all its tokens.")
+
+
+class GrantSet(_Body):
+    role: str = Field(description="viewer, contributor, reviewer or admin.")
+    model: str = Field("*", description="'*', a model name, or a prefix such as 'fraud-*'.")
+
+
+class TokenCreate(_Body):
+    principal: str | None = Field(None, description="Whose token (default: the caller).")
+    name: str = Field("", description="What the token is for, e.g. 'ci-pipeline'.")
+    expires_in: float | None = Field(
+        None, gt=0, description="Lifetime in seconds (default: no expiry)."
+    )
+
+
+class StageRuleIn(_Body):
+    role: str = Field("contributor", description="Least role to move in (or to approve).")
+    approvals: int = Field(0, ge=0, le=10, description="Approvals needed; > 0 protects it.")
+
+
+class PolicyBody(_Body):
+    stages: dict[str, StageRuleIn]
+
+
+class RequestCreate(_Body):
+    ref: str = Field(description="Version reference, e.g. fraud/7 or fraud@staging.")
+    stage: str = Field(description="Target stage, e.g. production.")
+    reason: str = Field(description="Why the version should move (required).")
+
+
+class Decision(_Body):
+    comment: str = ""
+
+
+class AuditVerify(_Body):
+    anchor_seq: int | None = Field(None, ge=1, description="A record id noted earlier.")
+    anchor_hash: str | None = Field(None, description="Its hash as noted then.")

@@ -44,6 +44,7 @@ from modelreg.errors import (
 )
 from modelreg.service.audit import AuditService
 from modelreg.service.authz import read_scope, require
+from modelreg.service.blob_access import BlobAccessService
 from modelreg.service.common import (
     MAX_DESCRIPTION,
     check_tags,
@@ -85,7 +86,9 @@ _BUMP_VERSION = (
 )
 
 
-class RegistryService(RequestsService, GovernanceService, PolicyService, AuditService):
+class RegistryService(
+    RequestsService, GovernanceService, PolicyService, AuditService, BlobAccessService
+):
     """Use cases over one metadata database and one blob store."""
 
     # ------------------------------------------------------------------ models
