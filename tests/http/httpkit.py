@@ -29,15 +29,25 @@ BASE_URL = "http://modelreg.test"
 ERROR_KEYS = {"code", "message", "details"}
 
 
-def make_app(root: Path, *, server_token: str | None = None) -> FastAPI:
+def make_app(root: Path, *, auth: str = "off") -> FastAPI:
     """A server app over an empty SQLite registry and blob store under ``root``."""
     config = Config.load(
         uri=f"sqlite:///{root / 'r.db'}",
         artifacts=str(root / "blobs"),
         fsync="false",
-        server_token=server_token,
+        auth=auth,
     )
     return create_app(config)
+
+
+def admin_token(app: FastAPI, name: str = "root") -> str:
+    """Bootstrap an admin on the app's registry, as ``modelreg admin bootstrap`` does on
+    the server host, and return its token."""
+    registry = app.state.registry
+    registry.create_principal(name)
+    registry.grant(name, "admin", "*")
+    token: str = registry.create_token(name).secret
+    return token
 
 
 def client_for(app: FastAPI, transport: httpx.BaseTransport | None = None) -> httpx.Client:

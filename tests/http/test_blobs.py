@@ -16,6 +16,7 @@ from modelreg import errors
 
 if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports them flat
     from http.httpkit import (
+        admin_token,
         call_asgi,
         client_for,
         error_of,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports the
     )
 else:
     from httpkit import (
+        admin_token,
         call_asgi,
         client_for,
         error_of,
@@ -319,13 +321,14 @@ def test_if_range_with_another_etag_ignores_an_unsatisfiable_range(stored: httpx
 
 
 def test_token_protects_blobs(tmp_path: Path) -> None:
-    app = make_app(tmp_path, server_token="t")
+    app = make_app(tmp_path, auth="on")
     try:
+        token = admin_token(app)
         with client_for(app) as client:
             error_of(client.put(URL, content=DATA), errors.Unauthenticated)
             error_of(client.get(URL), errors.Unauthenticated)
             assert_nothing_stored(app)
-            auth = {"authorization": "Bearer t"}
+            auth = {"authorization": f"Bearer {token}"}
             assert client.put(URL, content=DATA, headers=auth).status_code == 201
             assert client.get(URL, headers=auth).content == DATA
     finally:

@@ -17,9 +17,9 @@ from modelreg.client import RemoteRegistry
 from modelreg.server.limits import MAX_BODY
 
 if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports them flat
-    from http.httpkit import call_asgi, client_for, error_of, make_app, remote
+    from http.httpkit import admin_token, call_asgi, client_for, error_of, make_app, remote
 else:
-    from httpkit import call_asgi, client_for, error_of, make_app, remote
+    from httpkit import admin_token, call_asgi, client_for, error_of, make_app, remote
 
 MODELS = "/api/v1/models"
 
@@ -280,15 +280,24 @@ def test_user_header_names_the_actor(client: httpx.Client) -> None:
     assert response.json()["user"] == "bob"
 
 
-def test_token_required_when_the_server_has_one(tmp_path: Path) -> None:
-    app = make_app(tmp_path, server_token="t")
+def test_token_required_when_authentication_is_on(tmp_path: Path) -> None:
+    app = make_app(tmp_path, auth="on")
     try:
+        token = admin_token(app)
+        forged = token[:-4] + ("aaaa" if not token.endswith("aaaa") else "bbbb")
         with client_for(app) as client:
-            for headers in ({}, {"authorization": "Bearer nope"}, {"authorization": "Basic t"}):
+            for headers in (
+                {},
+                {"authorization": "Bearer nope"},
+                {"authorization": f"Basic {token}"},
+                {"authorization": f"Bearer {forged}"},
+            ):
                 response = client.get("/api/v1/info", headers=headers)
                 error_of(response, errors.Unauthenticated)
                 assert response.headers["www-authenticate"] == "Bearer"
-            assert client.get("/api/v1/info", headers={"authorization": "Bearer t"}).is_success
+                assert token not in response.text
+            good = {"authorization": f"Bearer {token}"}
+            assert client.get("/api/v1/info", headers=good).is_success
             # Probes stay open for orchestrators.
             assert client.get("/healthz").status_code == 200
     finally:
@@ -393,12 +402,13 @@ def test_remote_digest_mismatch(reg: RemoteRegistry, app: FastAPI, tmp_path: Pat
 
 
 def test_remote_unauthenticated(tmp_path: Path) -> None:
-    app = make_app(tmp_path, server_token="t")
+    app = make_app(tmp_path, auth="on")
     try:
+        token = admin_token(app)
         with remote(app) as anonymous, remote(app, token="wrong") as wrong:
             _raises(errors.Unauthenticated, anonymous.info)
             _raises(errors.Unauthenticated, lambda: wrong.get_model("fraud"))
-        with remote(app, token="t") as good:
+        with remote(app, token=token) as good:
             _raises(errors.NotFound, lambda: good.get_model("fraud"))
     finally:
         app.state.registry.close()

@@ -17,6 +17,17 @@ def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+LOOPBACK = frozenset({"localhost", "::1"})
+
+
+def resolve_auth(mode: str, host: str) -> str:
+    """``auto`` means on, unless the server listens on a loopback address only: anyone
+    who can reach a wider address must prove who they are."""
+    if mode != "auto":
+        return mode
+    return "off" if host in LOOPBACK or host.startswith("127.") else "on"
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[
@@ -61,13 +72,23 @@ def serve(
             os.environ[name] = value
     registry = state.embedded("serve")  # migrates the schema once, before workers start
     location = registry.info()
+    auth = resolve_auth(registry.config.auth, host)
+    os.environ["MODELREG_AUTH"] = auth
+    nobody = auth == "on" and not registry.service.has_principals()
     state.close()
     count = workers or _default_workers()
     typer.echo(
         f"modelreg serving {location['database']} with blobs in {location['artifacts']} "
-        f"on http://{host}:{port} ({count} worker{'s' if count > 1 else ''})",
+        f"on http://{host}:{port} ({count} worker{'s' if count > 1 else ''}, "
+        f"authentication {auth})",
         err=True,
     )
+    if nobody:
+        typer.echo(
+            "no principal exists yet, so every API request will be refused: create the "
+            "first admin on this host with `modelreg admin bootstrap NAME`",
+            err=True,
+        )
     run_server(
         host=host, port=port, workers=count, log_level=log_level.lower(), access_log=access_log
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from modelreg.domain.governance import TransitionRequest
@@ -19,6 +19,9 @@ router = APIRouter(prefix="/api/v1", tags=["governance"])
 Status = Annotated[
     str, Query(description="open, applied, rejected, cancelled, or any (default open).")
 ]
+
+
+RequestId = Annotated[int, Path(ge=1, le=2**62, description="The request's id.")]
 
 
 def _request(found: TransitionRequest) -> dict[str, object]:
@@ -87,27 +90,27 @@ def list_requests(
 
 
 @router.get("/requests/{request_id}", summary="Get a transition request")
-def get_request(ctx: Ctx, request_id: int) -> Response:
+def get_request(ctx: Ctx, request_id: RequestId) -> Response:
     """One request with its approvals."""
     return ok(ctx.registry.service.get_request(ctx.principal, request_id).to_dict())
 
 
 @router.post("/requests/{request_id}/approve", summary="Approve a transition request")
-def approve_request(ctx: Ctx, request_id: int, body: Decision) -> Response:
+def approve_request(ctx: Ctx, request_id: RequestId, body: Decision) -> Response:
     """Approve; the approval that completes the count applies the transition."""
     found = ctx.registry.service.approve_request(ctx.principal, request_id, comment=body.comment)
     return ok(found.to_dict())
 
 
 @router.post("/requests/{request_id}/reject", summary="Reject a transition request")
-def reject_request(ctx: Ctx, request_id: int, body: Decision) -> Response:
+def reject_request(ctx: Ctx, request_id: RequestId, body: Decision) -> Response:
     """Reject with a comment saying why (reviewers)."""
     found = ctx.registry.service.reject_request(ctx.principal, request_id, comment=body.comment)
     return ok(found.to_dict())
 
 
 @router.post("/requests/{request_id}/cancel", summary="Cancel a transition request")
-def cancel_request(ctx: Ctx, request_id: int, body: Decision) -> Response:
+def cancel_request(ctx: Ctx, request_id: RequestId, body: Decision) -> Response:
     """Withdraw a request (its requester, or an admin on the model)."""
     found = ctx.registry.service.cancel_request(ctx.principal, request_id, comment=body.comment)
     return ok(found.to_dict())

@@ -67,6 +67,11 @@ class GovernanceService(ServiceBase):
             grants=tuple(Grant(Role(g.role), g.pattern) for g in grants),
         )
 
+    def has_principals(self) -> bool:
+        """Whether any principal exists (a server with authentication on needs one)."""
+        with self.db.read() as conn:
+            return conn.execute(sa.select(_P.id).limit(1)).first() is not None
+
     def whoami(self, actor: Principal) -> dict[str, Any]:
         """The acting principal and its grants (all-powerful when authorization is off)."""
         grants = [g.to_dict() for g in actor.grants] if actor.grants is not None else None

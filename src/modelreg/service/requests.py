@@ -332,5 +332,10 @@ def _hide_unreadable(actor: Principal, request_id: int, model: str) -> None:
 
 
 def _check_id(request_id: object) -> None:
-    if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 1:
+    # The bound keeps ids inside a 64-bit column on both databases.
+    if (
+        isinstance(request_id, bool)
+        or not isinstance(request_id, int)
+        or not 0 < request_id < 2**62
+    ):
         raise InvalidArgument(f"request id must be a positive integer, not {request_id!r}")
