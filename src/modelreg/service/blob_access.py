@@ -41,8 +41,8 @@ class BlobAccessService(ServiceBase):
             if conn.execute(query).first() is not None:
                 return
         raise PermissionDenied(
-            f"{actor.name} may not read blob {sha256}: no version of a model it may read "
-            "references it",
+            f"{actor.name} may not read blob {sha256}: that needs the read permission "
+            "(viewer role or higher) on a model with a version that references it",
             principal=actor.name,
             permission=Permission.READ.value,
         )

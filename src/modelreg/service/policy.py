@@ -121,10 +121,11 @@ def authorize_transition(conn: Connection, actor: Principal, model: str, stage: 
     )
     if rule.protected and actor.kind != "service":
         raise PermissionDenied(
-            f"{stage} is a protected stage: a version of {model!r} enters it through a "
-            f"transition request approved by {rule.approvals} reviewer(s) other than the "
-            f"requester (modelreg request create REF {stage} --reason …); only a service "
-            f"account with the {rule.role.value} role moves versions into it directly",
+            f"{actor.name} may not move versions of {model!r} into {stage} directly: "
+            f"{stage} is a protected stage, so that needs a transition request approved by "
+            f"{rule.approvals} reviewer(s) other than the requester (modelreg request create "
+            f"REF {stage} --reason …); only a service account with the {rule.role.value} "
+            "role moves versions into it directly",
             principal=actor.name,
             model=model,
             stage=stage,
