@@ -16,7 +16,6 @@ import httpx
 from fastapi import FastAPI
 
 from inprocess import InProcessTransport
-
 from modelreg.auth.principal import Principal
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry

@@ -1,4 +1,4 @@
-"""Every endpoint × every kind of caller → the expected status.
+"""Every endpoint, for every kind of caller → the expected status.
 
 The table below is checked against the server's route table (its OpenAPI document): an
 endpoint without a row fails the test, so no route ships without an authorization rule.
@@ -152,9 +152,7 @@ def _rules(org: Org) -> dict[str, Rule]:
         "PUT /api/v1/models/{name}/policy": Rule(
             ADMIN, path="/api/v1/models/fraud/policy", body=policy
         ),
-        "DELETE /api/v1/models/{name}/policy": Rule(
-            ADMIN, 204, path="/api/v1/models/fraud/policy"
-        ),
+        "DELETE /api/v1/models/{name}/policy": Rule(ADMIN, 204, path="/api/v1/models/fraud/policy"),
         "POST /api/v1/requests": Rule(
             WRITERS, 201, body={"ref": "fraud/2", "stage": "staging", "reason": "ready"}
         ),
@@ -209,7 +207,8 @@ def _call(app: FastAPI, org: Org, route: str, rule: Rule, caller: str) -> int:
         error = response.json()["error"]
         if response.status_code == 403:
             # The refusal says what is missing.
-            assert "may not" in error["message"] and "needs" in error["message"], error
+            assert "may not" in error["message"], error
+            assert "needs" in error["message"], error
     return response.status_code
 
 
@@ -227,17 +226,12 @@ def _route_names() -> list[str]:
 
 
 @pytest.mark.parametrize("route", _route_names())
-def test_authorization_matrix(
-    route: str, org: Org, shared_app: FastAPI, tmp_path: Path
-) -> None:
+def test_authorization_matrix(route: str, org: Org, shared_app: FastAPI, tmp_path: Path) -> None:
     rule = _rules(org)[route]
     read_only = route.split(" ", 1)[0] in ("GET", "HEAD")
     failures = []
     for caller in CALLERS:
-        if read_only:
-            app = shared_app
-        else:
-            app = app_over(org.copy(tmp_path / caller))
+        app = shared_app if read_only else app_over(org.copy(tmp_path / caller))
         try:
             before = _head(app)
             status = _call(app, org, route, rule, caller)

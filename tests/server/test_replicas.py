@@ -170,6 +170,10 @@ def test_concurrent_clients_register_through_both_replicas(
             report = registry.verify()
             assert report.ok, report.problems
             assert report.checked_blobs >= len(expected_blobs)
+            # Writers through both replicas appended to one audit chain, in one order.
+            audit = registry.audit_verify()
+            assert audit.ok, audit.problem
+            assert audit.records == audit.head_seq >= 2 * len(registrations)
 
 
 def test_concurrent_promotions_leave_one_production_version(

@@ -25,7 +25,7 @@ _E = t.events.c
 _CONTENT = ("at", "actor", "kind", "model_name", "version", "from_stage", "to_stage", "reason")
 # Records around a break that are searched for the break's content, to tell a record that
 # was moved from one that was edited.
-_WINDOW = 64
+_WINDOW = 32
 
 
 class AuditService(ServiceBase):
@@ -96,7 +96,10 @@ class AuditService(ServiceBase):
             rows = conn.execution_options(yield_per=2000).execute(
                 sa.select(t.events).order_by(_E.id)
             )
-            report = _walk(conn, rows, head)
+            try:
+                report = _walk(conn, rows, head)
+            finally:
+                rows.close()  # a break ends the walk early, with the cursor still open
             if report.ok and anchor is not None:
                 report = _check_anchor(conn, report, anchor)
         return report
@@ -136,13 +139,13 @@ def _diagnose(conn: Connection, row: Any, previous: str) -> str:
         .where(_E.id.between(row.id - _WINDOW - 1, row.id + _WINDOW))
         .order_by(_E.id)
     ).all()
-    hashes = {r.id: r.hash for r in nearby}
-    for position in sorted(hashes, key=lambda p: abs(p - row.id)):
-        if position == row.id:
-            continue
-        before = GENESIS if position == 1 else hashes.get(position - 1)
-        if before is not None and _hash_of(row, before, position) == row.hash:
-            return f"record {row.id} was moved: it was written as record {position} (reordered)"
+    # A moved record still hashes right at its original position after its original
+    # predecessor, both of which now sit somewhere nearby.
+    predecessors = [GENESIS, *(r.hash for r in nearby)]
+    for position in sorted({r.id for r in nearby} - {row.id}, key=lambda p: abs(p - row.id)):
+        for before in predecessors:
+            if _hash_of(row, before, position) == row.hash:
+                return f"record {row.id} was moved: it was written as record {position} (reordered)"
     return f"record {row.id} was edited: its content does not match its hash"
 
 
