@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from inprocess import InProcessTransport
 from modelreg.auth.principal import Principal
+from modelreg.client import RemoteRegistry
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.server import create_app
@@ -103,3 +104,9 @@ def build_org(root: Path, scratch: Path) -> Org:
     finally:
         as_contributor.close()
     return Org(root, tokens, request.id, admin_token_id, v1.files[0].sha256)
+
+
+def sdk(app: FastAPI, token: str) -> RemoteRegistry:
+    """The remote SDK over ``app``, acting as the token's principal."""
+    client = httpx.Client(transport=InProcessTransport(app))
+    return RemoteRegistry("http://modelreg.test", token=token, client=client)
