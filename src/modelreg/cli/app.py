@@ -10,10 +10,14 @@ from typing import Annotated
 import typer
 
 from modelreg.cli import (
+    commands_access,
+    commands_audit,
     commands_models,
+    commands_requests,
     commands_server,
     commands_stages,
     commands_storage,
+    commands_tokens,
     commands_versions,
 )
 from modelreg.cli.state import State
@@ -85,6 +89,10 @@ for module in (
     commands_stages,
     commands_storage,
     commands_server,
+    commands_access,
+    commands_tokens,
+    commands_requests,
+    commands_audit,
 ):
     module.register_commands(app)
 
