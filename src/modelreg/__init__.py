@@ -15,6 +15,7 @@ from modelreg import errors
 from modelreg._version import __version__
 from modelreg.auth.principal import Principal
 from modelreg.client import RemoteRegistry
+from modelreg.client.credentials import load_token
 from modelreg.config import Config
 from modelreg.domain.entities import (
     Comparison,
@@ -46,7 +47,8 @@ def connect(
     With no arguments: the embedded registry under ``MODELREG_HOME`` (default
     ``~/.modelreg``). ``uri`` may be ``sqlite:///path.db`` or ``postgresql+psycopg://…``
     (embedded, ``artifacts`` is the blob folder), or ``http(s)://host:port`` for a
-    ``modelreg serve`` server (``token`` authenticates). Environment variables
+    ``modelreg serve`` server (``token`` authenticates; without one, ``MODELREG_TOKEN``
+    or the token ``modelreg login`` saved for that URL). Environment variables
     (``MODELREG_URI``, ``MODELREG_TOKEN``, …) fill what is not passed.
     """
     config = Config.load(
@@ -57,7 +59,8 @@ def connect(
         token=token,
     )
     if config.uri.startswith(("http://", "https://")):
-        return RemoteRegistry(config.uri, token=config.token, user=config.user)
+        token = config.token or load_token(config.credentials, config.uri)
+        return RemoteRegistry(config.uri, token=token, user=config.user)
     return EmbeddedRegistry(config)
 
 

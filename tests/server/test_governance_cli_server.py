@@ -89,6 +89,8 @@ def test_login_saves_a_verified_token_and_logout_forgets_it(
     assert (me["name"], me["authorization"]) == ("bob", "on")
     assert me["grants"] == [{"role": "contributor", "model": "fraud-*"}]
     client.fail("--uri", url, "--token", bob_secret, "principal", "list", code="PERMISSION_DENIED")
+    # Without --token or MODELREG_TOKEN, the token saved for the URL is used.
+    assert client.json("--uri", url, "whoami")["name"] == "bob"
 
     client.ok(*as_admin, "token", "revoke", created["id"])
     error = client.fail("--uri", url, "login", "--token", bob_secret, code="UNAUTHENTICATED")
@@ -97,6 +99,7 @@ def test_login_saves_a_verified_token_and_logout_forgets_it(
 
     assert "logged out" in client.ok("--uri", url, "logout")
     assert json.loads(credentials.read_text()) == {}
+    client.fail("--uri", url, "whoami", code="UNAUTHENTICATED")
     assert "no token was saved" in client.ok("--uri", url, "logout")
 
 
