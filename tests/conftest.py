@@ -103,9 +103,7 @@ def backing(registry_uri: str, tmp_path: Path) -> Iterator[EmbeddedRegistry]:
     Tests reach through it for what no client can do: write blobs directly, corrupt them,
     call the service layer with crafted input."""
     registry = EmbeddedRegistry(
-        Config.load(
-            uri=registry_uri, artifacts=str(tmp_path / "blobs"), user="alice", auth="off"
-        )
+        Config.load(uri=registry_uri, artifacts=str(tmp_path / "blobs"), user="alice", auth="off")
     )
     yield registry
     registry.close()

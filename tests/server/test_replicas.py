@@ -173,7 +173,7 @@ def test_concurrent_clients_register_through_both_replicas(
             # Writers through both replicas appended to one audit chain, in one order.
             audit = registry.audit_verify()
             assert audit.ok, audit.problem
-            assert audit.records == audit.head_seq >= 2 * len(registrations)
+            assert audit.records == audit.head_seq > len(registrations)
 
 
 def test_concurrent_promotions_leave_one_production_version(
