@@ -129,3 +129,17 @@ def test_audit_needs_admin(backing: EmbeddedRegistry) -> None:
         backing.service.audit_verify(reviewer)
     with pytest.raises(PermissionDenied, match="admin role"):
         backing.service.audit_log(reviewer)
+
+
+def test_records_keep_values_before_and_after(reg: Registry, tmp_path: Path) -> None:
+    _changes(reg, tmp_path)
+    reg.set_tags("fraud/2", {"k": "w", "new": "x"})
+    reg.delete_tag("fraud/2", "k")
+    reg.update_model("fraud", description="scores transactions")
+    reg.grant("ana", "reviewer", "fraud-*")
+    log = list(reg.audit_log().all())[-4:]
+    assert log[0].details == {"tags": {"k": "w", "new": "x"}, "before": {"k": "v"}}
+    assert log[1].details == {"key": "k", "before": "w"}
+    assert (log[2].details["before"], log[2].details["after"]) == ("", "scores transactions")
+    assert (log[3].details["before"], log[3].details["after"]) == ("viewer", "reviewer")
+    assert reg.audit_verify().ok

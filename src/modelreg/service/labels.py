@@ -222,9 +222,16 @@ class LabelsService(ServiceBase):
         require(actor, Permission.WRITE, model, f"tag {model!r}")
         with self.db.write() as conn:
             table, owner, owner_id, model, number = self._tag_owner(conn, ref)
+            before = dict(
+                conn.execute(
+                    sa.select(table.c.key, table.c.value).where(
+                        table.c[owner] == owner_id, table.c.key.in_(list(checked))
+                    )
+                ).all()
+            )
             self._write_tags(conn, table, owner, owner_id, checked)
             kind = "version_tags_set" if number is not None else "model_tags_set"
-            record(conn, actor, kind, model, number, tags=checked)
+            record(conn, actor, kind, model, number, tags=checked, before=before)
 
     def delete_tag(self, actor: Principal, ref: str, key: str) -> None:
         """Remove one tag from a model or version; NotFound if it is not set."""
@@ -233,13 +240,13 @@ class LabelsService(ServiceBase):
         require(actor, Permission.WRITE, model, f"untag {model!r}")
         with self.db.write() as conn:
             table, owner, owner_id, model, number = self._tag_owner(conn, ref)
-            deleted = conn.execute(
-                sa.delete(table).where(table.c[owner] == owner_id, table.c.key == key)
-            ).rowcount
-            if not deleted:
+            where = (table.c[owner] == owner_id, table.c.key == key)
+            value = conn.execute(sa.select(table.c.value).where(*where)).scalar()
+            if value is None:
                 raise NotFound(f"{ref} has no tag {key!r}", ref=ref, key=key)
+            conn.execute(sa.delete(table).where(*where))
             kind = "version_tag_deleted" if number is not None else "model_tag_deleted"
-            record(conn, actor, kind, model, number, key=key)
+            record(conn, actor, kind, model, number, key=key, before=value)
 
     def _tag_owner(self, conn: Connection, ref: str) -> tuple[sa.Table, str, int, str, int | None]:
         if isinstance(ref, str) and "/" not in ref and "@" not in ref:
