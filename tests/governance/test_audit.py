@@ -13,7 +13,7 @@ from modelreg.auth.principal import Grant, Principal
 from modelreg.auth.roles import Role
 from modelreg.domain.audit import GENESIS, record_hash
 from modelreg.embedded import EmbeddedRegistry
-from modelreg.errors import PermissionDenied
+from modelreg.errors import IntegrityError, NotFound, PermissionDenied
 from modelreg.protocol import Registry
 from modelreg.store.tables import audit_head, events
 
@@ -143,3 +143,14 @@ def test_records_keep_values_before_and_after(reg: Registry, tmp_path: Path) -> 
     assert (log[2].details["before"], log[2].details["after"]) == ("", "scores transactions")
     assert (log[3].details["before"], log[3].details["after"]) == ("viewer", "reviewer")
     assert reg.audit_verify().ok
+
+
+def test_no_change_without_the_chain_head(reg: Registry, backing: EmbeddedRegistry) -> None:
+    _sql(backing, "DELETE FROM audit_head")
+    with pytest.raises(IntegrityError, match="head row is missing"):
+        reg.create_model("fraud")
+    with pytest.raises(NotFound):
+        reg.get_model("fraud")
+    report = reg.audit_verify()
+    assert not report.ok
+    assert "head is missing" in (report.problem or "")

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelreg
+from modelreg.domain.audit import GENESIS
 from modelreg.store import tables
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -47,6 +48,7 @@ def _truncate(url: str) -> None:
         if sa.inspect(conn).has_table("models"):
             names = ", ".join(t.name for t in tables.metadata.sorted_tables)
             conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            conn.execute(sa.insert(tables.audit_head).values(id=1, seq=0, hash=GENESIS))
     engine.dispose()
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from modelreg.auth.principal import Principal
 from modelreg.domain.audit import record_hash
 from modelreg.domain.entities import HistoryEvent
+from modelreg.errors import IntegrityError
 from modelreg.store import tables as t
 from modelreg.store.database import before_commit, transaction_state
 
@@ -77,7 +78,12 @@ _PENDING = "modelreg_pending_events"
 
 def _append_pending(conn: Connection) -> None:
     pending: list[dict[str, Any]] = transaction_state(conn).pop(_PENDING)
-    head = conn.execute(_HEAD_LOCKED).one()
+    head = conn.execute(_HEAD_LOCKED).first()
+    if head is None:
+        raise IntegrityError(
+            "the audit chain's head row is missing, so no change can be recorded: "
+            "run `modelreg audit verify` and restore the registry's database"
+        )
     seq, digest = int(head.seq), str(head.hash)
     for values in pending:
         seq += 1
