@@ -20,6 +20,7 @@ from modelreg.domain.entities import (
     ValueDiff,
     VerifyReport,
 )
+from modelreg.domain.gates import evaluation_from_dict
 from modelreg.domain.manifest import FileEntry
 
 
@@ -101,6 +102,7 @@ def comparison_from_wire(data: dict[str, Any]) -> Comparison:
         metrics=diffs("metrics"),
         params=diffs("params"),
         lineage=diffs("lineage"),
+        gate=evaluation_from_dict(data["gate"]) if data.get("gate") else None,
     )
 
 

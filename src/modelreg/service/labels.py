@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from modelreg.service.common import (
     upsert_setting,
 )
 from modelreg.service.events import record, utcnow
+from modelreg.service.gates import enforce_gate, evaluate_gate
 from modelreg.store import queries as q
 from modelreg.store import tables as t
 
@@ -32,11 +34,18 @@ class LabelsService(ServiceBase):
     # ------------------------------------------------------------------ stages
 
     def transition(
-        self, actor: Principal, ref: str, stage: str, *, reason: str = ""
+        self,
+        actor: Principal,
+        ref: str,
+        stage: str,
+        *,
+        reason: str = "",
+        override: bool = False,
     ) -> ModelVersion:
-        """Move a version to ``stage`` if the lifecycle allows it. Entering an exclusive stage
-        moves the previous holder to the stage's overflow (production -> archived) in the
-        same transaction."""
+        """Move a version to ``stage`` if the lifecycle allows it and the stage's promotion
+        gate passes (or is overridden, with a reason). Entering an exclusive stage moves the
+        previous holder to the stage's overflow (production -> archived) in the same
+        transaction. The gate's evaluation is kept in the transition's event."""
         parsed = parse_ref(ref)
         check_text(reason, "reason", MAX_REASON)
         if not isinstance(stage, str):
@@ -47,6 +56,13 @@ class LabelsService(ServiceBase):
             lc = q.lifecycle(conn)
             row = q.version_row(conn, parsed, lc)
             lc.check_transition(row.stage, target)
+            # Evaluated before the previous holder moves out: it is the baseline.
+            evaluation = evaluate_gate(conn, row, target, lc)
+            enforce_gate(evaluation, override=override, reason=reason)
+            gate_details: dict[str, Any] = {}
+            if evaluation is not None:
+                overridden = override and not evaluation.passed
+                gate_details["gates"] = replace(evaluation, overridden=overridden).to_dict()
             now = utcnow()
             canonical = version_ref(row.model_name, row.version)
             overflow = lc.exclusive.get(target)
@@ -82,6 +98,7 @@ class LabelsService(ServiceBase):
                 from_stage=row.stage,
                 to_stage=target,
                 reason=reason or None,
+                **gate_details,
             )
             return self._version(conn, Ref(row.model_name, version=row.version), lc)
 

@@ -229,9 +229,7 @@ deployments = Table(
     "deployments",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "environment_id", Id, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("environment_id", Id, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
     Column("model_name", String(128), nullable=False),
     Column("version", Integer, nullable=False),
     Column("manifest_digest", String(71), nullable=False),
