@@ -12,6 +12,7 @@ from typing import Any
 from modelreg.domain.entities import (
     BlobProblem,
     Comparison,
+    EventBatch,
     GcReport,
     HistoryEvent,
     Lineage,
@@ -80,6 +81,11 @@ def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
         reason=data["reason"],
         details=dict(data["details"]),
     )
+
+
+def batch_from_dict(data: dict[str, Any]) -> EventBatch:
+    """An EventBatch from ``EventBatch.to_dict()``."""
+    return EventBatch([event_from_dict(e) for e in data["events"]], int(data["cursor"]))
 
 
 def comparison_to_wire(comparison: Comparison) -> dict[str, Any]:

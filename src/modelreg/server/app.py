@@ -10,13 +10,18 @@ from fastapi import FastAPI
 import modelreg
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.events.delivery import Dispatcher
 from modelreg.server import (
     errors,
     openapi,
     routes_blobs,
+    routes_deployments,
+    routes_events,
+    routes_gates,
     routes_models,
     routes_ops,
     routes_versions,
+    routes_webhooks,
 )
 from modelreg.server.limits import BodyLimit
 from modelreg.server.metrics import MetricsMiddleware
@@ -34,7 +39,18 @@ def create_app(config: Config | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every worker process delivers webhooks; the database shares the work out.
+        dispatcher = None
+        if registry.config.webhook_delivery:
+            dispatcher = Dispatcher(
+                registry.db,
+                retry_base=registry.config.webhook_retry_base,
+                max_attempts=registry.config.webhook_max_attempts,
+            )
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         registry.close()
 
     app = FastAPI(
@@ -48,7 +64,16 @@ def create_app(config: Config | None = None) -> FastAPI:
     )
     app.state.registry = registry
     errors.install(app)
-    for module in (routes_ops, routes_models, routes_versions, routes_blobs):
+    for module in (
+        routes_ops,
+        routes_models,
+        routes_versions,
+        routes_blobs,
+        routes_gates,
+        routes_events,
+        routes_webhooks,
+        routes_deployments,
+    ):
         app.include_router(module.router)
     app.include_router(routes_ops.probes)
     openapi.install(app)

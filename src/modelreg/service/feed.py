@@ -22,6 +22,9 @@ from modelreg.store import tables as t
 MAX_FEED_LIMIT = 1000
 DEFAULT_FEED_LIMIT = 100
 MAX_WAIT = 60.0  # seconds a long poll may hold a request
+# How often a waiting reader looks again: a cheap indexed query, and new events reach
+# waiting readers within this delay, from any process or replica.
+FEED_POLL = 0.25
 
 
 def check_feed_args(
