@@ -67,9 +67,7 @@ def test_a_scripted_scenario_emits_exactly_the_expected_events(
     assert reg.events(after=batch.cursor).events == []
 
 
-def test_the_cursor_pages_through_the_feed(
-    reg: Registry, model_dir: Callable[..., Path]
-) -> None:
+def test_the_cursor_pages_through_the_feed(reg: Registry, model_dir: Callable[..., Path]) -> None:
     scenario(reg, model_dir)
     seen: list[str] = []
     cursor = 0
