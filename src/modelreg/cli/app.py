@@ -10,6 +10,10 @@ from typing import Annotated
 import typer
 
 from modelreg.cli import (
+    commands_agent,
+    commands_deploy,
+    commands_events,
+    commands_gates,
     commands_models,
     commands_server,
     commands_stages,
@@ -83,7 +87,11 @@ for module in (
     commands_models,
     commands_versions,
     commands_stages,
+    commands_gates,
     commands_storage,
+    commands_events,
+    commands_deploy,
+    commands_agent,
     commands_server,
 ):
     module.register_commands(app)
