@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -201,3 +202,26 @@ def test_the_signature_check_detects_forgeries() -> None:
     assert not signing.verify(SECRET, body, stamp, "sha256=" + "0" * 64, now=now)
     assert not signing.verify(SECRET, body, None, signature, now=now)
     assert not signing.verify(SECRET, body, "soon", signature, now=now)
+
+
+def test_the_documented_signature_check_accepts_deliveries_and_detects_forgeries(
+    reg: Registry, receiver: Receiver
+) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "deployment.md").read_text()
+    snippet = doc.split("**Checking a delivery.**", 1)[1].split("```python\n", 1)[1]
+    namespace: dict[str, Any] = {}
+    exec(snippet.split("```", 1)[0], namespace)
+    documented = namespace["verify"]
+    hook = reg.create_webhook(receiver.url, secret=SECRET)
+    reg.test_webhook(hook.id)
+    (got,) = receiver.received
+    stamp = got.headers[signing.TIMESTAMP_HEADER.lower()]
+    signature = got.headers[signing.SIGNATURE_HEADER.lower()]
+    assert documented(SECRET, got.body, stamp, signature)
+    forged_body = got.body.replace(b"ping", b"pong")
+    assert not documented(SECRET, forged_body, stamp, signature)
+    assert not documented("not-the-secret-at-all", got.body, stamp, signature)
+    forged = signing.sign("attacker-secret-value", int(stamp), forged_body)
+    assert not documented(SECRET, forged_body, stamp, forged)
+    old = str(int(stamp) - 3600)
+    assert not documented(SECRET, got.body, old, signing.sign(SECRET, int(old), got.body))
