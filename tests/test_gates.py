@@ -143,7 +143,7 @@ def test_first_promotion_skips_comparisons_but_keeps_thresholds(
 ) -> None:
     reg.set_gates(POLICY)
     low = add(auc=0.85, latency_ms=100.0)
-    with pytest.raises(errors.PolicyViolation, match="auc >= 0.9: auc = 0.85"):
+    with pytest.raises(errors.PolicyViolation, match=r"auc >= 0\.9: auc = 0\.85"):
         reg.transition(low, "production")
     ref = add(auc=0.91, latency_ms=100.0)
     reg.transition(ref, "production")
