@@ -136,7 +136,14 @@ def test_the_sdk_offers_no_way_to_change_an_artifact(reg: Registry) -> None:
     # Immutability by construction: a registered version's bytes, manifest, metrics, params
     # and lineage have no setter anywhere in the interface, and the entity is frozen.
     writable = {name for name in dir(reg) if name.startswith(("set_", "update_"))}
-    assert writable == {"set_alias", "set_tags", "set_lifecycle", "update_model", "update_version"}
+    assert writable == {
+        "set_alias",
+        "set_tags",
+        "set_lifecycle",
+        "set_gates",
+        "update_model",
+        "update_version",
+    }
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/events", tags=["events"])
 MAX_STREAM = 3600.0
 KEEPALIVE = 15.0  # seconds between comments that keep proxies from closing a quiet stream
 
-After = Annotated[int, Query(ge=0, description="Cursor: the last event id already seen.")]
+After = Annotated[int, Query(ge=0, le=2**62, description="Cursor: the last event id already seen.")]
 Limit = Annotated[int | None, Query(ge=1, le=1000, description="At most this many (100).")]
 Model = Annotated[str | None, Query(description="Only this model's events.")]
 Kinds = Annotated[list[str] | None, Query(alias="kind", description="Only these kinds.")]

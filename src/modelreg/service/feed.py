@@ -31,7 +31,7 @@ def check_feed_args(
     after: int, limit: int | None, model: str | None, kinds: Sequence[str] | None
 ) -> tuple[int, list[str]]:
     """Validated feed arguments: the limit, and the kinds as a list."""
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= 2**62:
         raise InvalidArgument(f"after must be an event id (an integer >= 0), not {after!r}")
     size = DEFAULT_FEED_LIMIT if limit is None else limit
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_FEED_LIMIT:
