@@ -63,44 +63,58 @@ class LabelsService(ServiceBase):
             if evaluation is not None:
                 overridden = override and not evaluation.passed
                 gate_details["gates"] = replace(evaluation, overridden=overridden).to_dict()
-            now = utcnow()
-            canonical = version_ref(row.model_name, row.version)
-            overflow = lc.exclusive.get(target)
-            if overflow is not None:
-                holder = conn.execute(
-                    sa.select(t.versions.c.id, t.versions.c.version).where(
-                        t.versions.c.model_id == row.model_id,
-                        t.versions.c.exclusive_stage == target,
-                    )
-                ).first()
-                if holder is not None:
-                    self._set_stage(conn, holder.id, overflow, lc, now)
-                    record(
-                        conn,
-                        actor,
-                        "stage_changed",
-                        row.model_name,
-                        holder.version,
-                        at=now,
-                        from_stage=target,
-                        to_stage=overflow,
-                        reason=f"replaced in {target} by {canonical}",
-                        displaced_by=row.version,
-                    )
-            self._set_stage(conn, row.id, target, lc, now)
-            record(
-                conn,
-                actor,
-                "stage_changed",
-                row.model_name,
-                row.version,
-                at=now,
-                from_stage=row.stage,
-                to_stage=target,
-                reason=reason or None,
-                **gate_details,
-            )
+            self._move(conn, actor, row, target, lc, reason, **gate_details)
             return self._version(conn, Ref(row.model_name, version=row.version), lc)
+
+    def _move(
+        self,
+        conn: Connection,
+        actor: Principal,
+        row: Any,
+        target: str,
+        lc: Lifecycle,
+        reason: str,
+        **details: Any,
+    ) -> None:
+        """Put the version of ``row`` into ``target``, displacing an exclusive holder, and
+        record both moves; the caller holds the model row's lock."""
+        now = utcnow()
+        canonical = version_ref(row.model_name, row.version)
+        overflow = lc.exclusive.get(target)
+        if overflow is not None:
+            holder = conn.execute(
+                sa.select(t.versions.c.id, t.versions.c.version).where(
+                    t.versions.c.model_id == row.model_id,
+                    t.versions.c.exclusive_stage == target,
+                )
+            ).first()
+            if holder is not None:
+                self._set_stage(conn, holder.id, overflow, lc, now)
+                record(
+                    conn,
+                    actor,
+                    "stage_changed",
+                    row.model_name,
+                    holder.version,
+                    at=now,
+                    from_stage=target,
+                    to_stage=overflow,
+                    reason=f"replaced in {target} by {canonical}",
+                    displaced_by=row.version,
+                )
+        self._set_stage(conn, row.id, target, lc, now)
+        record(
+            conn,
+            actor,
+            "stage_changed",
+            row.model_name,
+            row.version,
+            at=now,
+            from_stage=row.stage,
+            to_stage=target,
+            reason=reason or None,
+            **details,
+        )
 
     def get_lifecycle(self, actor: Principal) -> Lifecycle:
         """The registry's stages, allowed moves and exclusive stages."""
