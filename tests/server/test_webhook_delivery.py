@@ -1,10 +1,15 @@
-"""Webhooks through real ``modelreg serve`` processes: the outbox survives a restart
-between commit and delivery, and a failing receiver gets every event once it recovers."""
+"""Events through real ``modelreg serve`` processes: the webhook outbox survives a restart
+between commit and delivery, a failing receiver gets every event once it recovers, and
+open event streams do not keep a server from stopping."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
+
+import httpx
 
 import modelreg
 from receiver import Receiver
@@ -47,3 +52,30 @@ def test_events_committed_before_a_restart_are_delivered_after_it(
         assert sum(d.attempts for d in log) == len(receiver.received)
     finally:
         receiver.close()
+
+
+def test_open_event_streams_and_long_polls_do_not_hold_up_a_stop(
+    start_stop_servers: tuple[StartServers, Callable[[str], None]], tmp_path: Path
+) -> None:
+    start, stop = start_stop_servers
+    (url,) = start({"MODELREG_HOME": str(tmp_path / "registry")}, workers=(2,))
+    ended: list[str] = []
+
+    def listen(path: str) -> None:
+        with httpx.stream("GET", url + path, timeout=120) as response:
+            assert response.status_code == 200
+            for _ in response.iter_bytes():
+                pass
+        ended.append(path)
+
+    paths = ["/api/v1/events/stream?wait=600", "/api/v1/events?after=1000000&wait=60"]
+    listeners = [threading.Thread(target=listen, args=(path,)) for path in paths]
+    for listener in listeners:
+        listener.start()
+    time.sleep(1.0)  # both requests are waiting in the server
+    started = time.monotonic()
+    stop(url)  # fails the test unless the server stops cleanly
+    for listener in listeners:
+        listener.join(timeout=30)
+    assert time.monotonic() - started < 15
+    assert sorted(ended) == sorted(paths)

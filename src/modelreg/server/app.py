@@ -25,6 +25,7 @@ from modelreg.server import (
 )
 from modelreg.server.limits import BodyLimit
 from modelreg.server.metrics import MetricsMiddleware
+from modelreg.server.shutdown import Shutdown
 
 DESCRIPTION = """\
 The modelreg registry over HTTP. Every error answers with
@@ -37,8 +38,11 @@ def create_app(config: Config | None = None) -> FastAPI:
     """The server application over the registry ``config`` names (default: environment)."""
     registry = EmbeddedRegistry(config or Config.load())
 
+    shutdown = Shutdown()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        shutdown.install()
         # Every worker process delivers webhooks; the database shares the work out.
         dispatcher = None
         if registry.config.webhook_delivery:
@@ -51,6 +55,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         yield
         if dispatcher is not None:
             dispatcher.stop()
+        shutdown.restore()
         registry.close()
 
     app = FastAPI(
@@ -63,6 +68,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.stopping = shutdown.stopping
     errors.install(app)
     for module in (
         routes_ops,

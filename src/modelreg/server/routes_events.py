@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -48,9 +49,15 @@ async def _read(
     )
 
 
+def _stopping(request: Request) -> bool:
+    stopping: threading.Event = request.app.state.stopping
+    return stopping.is_set()
+
+
 @router.get("", summary="Read the event feed")
 async def read_events(
     ctx: Ctx,
+    request: Request,
     after: After = 0,
     wait: Annotated[
         float, Query(description="Long poll: wait up to this many seconds (max 60).")
@@ -65,7 +72,7 @@ async def read_events(
     while True:
         batch = await _read(ctx, after, limit, model, kind)
         left = deadline - time.monotonic()
-        if batch.events or left <= 0:
+        if batch.events or left <= 0 or _stopping(request):
             return ok(batch.to_dict())
         after = batch.cursor
         await asyncio.sleep(min(FEED_POLL, left))
@@ -106,7 +113,7 @@ async def stream_events(
                 quiet_since = time.monotonic()
             cursor = batch.cursor
             now = time.monotonic()
-            if now >= deadline or await request.is_disconnected():
+            if now >= deadline or _stopping(request) or await request.is_disconnected():
                 return
             if now - quiet_since >= KEEPALIVE:
                 yield b": keepalive\n\n"
