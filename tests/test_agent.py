@@ -183,7 +183,8 @@ def test_the_agent_command_follows_the_feed_and_resumes(tmp_path: Path) -> None:
         process = start()
         try:
             reg.transition("fraud/1", "production")
-            _wait_for(lambda: (target / LINK / "model.bin").exists(), process, log)
+            # Switched and recorded (the record follows the switch by a moment).
+            _wait_for(lambda: deployed(reg) == [(1, "deployed")], process, log)
             assert serving(target) == b"weights 1"
         finally:
             process.send_signal(signal.SIGTERM)
@@ -191,7 +192,8 @@ def test_the_agent_command_follows_the_feed_and_resumes(tmp_path: Path) -> None:
         reg.transition("fraud/2", "production")  # while the agent is stopped
         process = start()
         try:
-            _wait_for(lambda: serving(target) == b"weights 2", process, log)
+            _wait_for(lambda: len(deployed(reg)) == 2, process, log)
+            assert serving(target) == b"weights 2"
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=20)
