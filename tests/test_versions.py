@@ -141,6 +141,7 @@ def test_the_sdk_offers_no_way_to_change_an_artifact(reg: Registry) -> None:
         "set_tags",
         "set_lifecycle",
         "set_policy",
+        "set_gates",
         "update_model",
         "update_version",
     }

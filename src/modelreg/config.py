@@ -58,6 +58,16 @@ def _seconds(name: str, value: str) -> float:
     return number
 
 
+def _count(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidArgument(f"{PREFIX}{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise InvalidArgument(f"{PREFIX}{name} must be positive, not {value!r}")
+    return number
+
+
 def _optional(_name: str, value: str) -> str | None:
     return value or None
 
@@ -140,6 +150,26 @@ SETTINGS: tuple[Setting, ...] = (
         lambda _env: "auto",
         _auth_mode,
     ),
+    Setting(
+        "WEBHOOK_DELIVERY",
+        "Whether server processes deliver webhooks (true/false). Every worker and replica "
+        "takes part; they share the work through the database.",
+        lambda _env: "true",
+        _bool,
+    ),
+    Setting(
+        "WEBHOOK_RETRY_BASE",
+        "Seconds before the first retry of a failed webhook delivery; each further retry "
+        "waits twice as long (at most an hour).",
+        lambda _env: "5",
+        _seconds,
+    ),
+    Setting(
+        "WEBHOOK_MAX_ATTEMPTS",
+        "Attempts before a webhook delivery is given up and marked failed.",
+        lambda _env: "12",
+        _count,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -170,6 +200,9 @@ class Config:
     token: str | None
     credentials: Path
     auth: str
+    webhook_delivery: bool
+    webhook_retry_base: float
+    webhook_max_attempts: int
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ from modelreg.artifacts.hashing import Progress
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.auth.principal import Principal
 from modelreg.config import Config
+from modelreg.domain.deployments import Deployment, Environment
 from modelreg.domain.entities import (
     Comparison,
+    EventBatch,
     GcReport,
     HistoryEvent,
     Lineage,
@@ -23,10 +26,13 @@ from modelreg.domain.entities import (
     Page,
     VerifyReport,
 )
+from modelreg.domain.gates import GateEvaluation, GatePolicy
 from modelreg.domain.lifecycle import Lifecycle
+from modelreg.domain.webhooks import Webhook, WebhookDelivery
 from modelreg.embedded_governance import EmbeddedGovernance
 from modelreg.errors import InvalidArgument
 from modelreg.service import transfer
+from modelreg.service.feed import FEED_POLL, check_wait
 from modelreg.service.registry import RegistryService
 from modelreg.store.database import Database
 
@@ -190,9 +196,13 @@ class EmbeddedRegistry(EmbeddedGovernance):
         """Delete a version; its number is never reused."""
         self.service.delete_version(self.principal, ref)
 
-    def transition(self, ref: str, stage: str, *, reason: str = "") -> ModelVersion:
-        """Move a version to another stage, recording who, when and why."""
-        return self.service.transition(self.principal, ref, stage, reason=reason)
+    def transition(
+        self, ref: str, stage: str, *, reason: str = "", override: bool = False
+    ) -> ModelVersion:
+        """Move a version to another stage, recording who, when and why. A failing
+        promotion gate refuses the move (PolicyViolation) unless ``override`` is given
+        with a ``reason``."""
+        return self.service.transition(self.principal, ref, stage, reason=reason, override=override)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point ``NAME@alias`` at a version."""
@@ -224,7 +234,8 @@ class EmbeddedRegistry(EmbeddedGovernance):
         )
 
     def compare(self, a: str, b: str) -> Comparison:
-        """Two versions' metrics, params and lineage side by side."""
+        """Two versions' metrics, params and lineage side by side, with the promotion
+        gate verdict when they are one model's versions in different stages."""
         return self.service.compare(self.principal, a, b)
 
     # bytes
@@ -254,3 +265,119 @@ class EmbeddedRegistry(EmbeddedGovernance):
     def set_lifecycle(self, lifecycle: Lifecycle) -> Lifecycle:
         """Replace the registry's lifecycle."""
         return self.service.set_lifecycle(self.principal, lifecycle)
+
+    # promotion gates
+    def get_gates(self, model: str | None = None) -> GatePolicy:
+        """The current gate policy of a model, or of the registry (``model`` None)."""
+        return self.service.get_gates(self.principal, model)
+
+    def set_gates(self, policy: str | Mapping[str, Any], *, model: str | None = None) -> GatePolicy:
+        """Replace the gate policy (YAML/JSON text or a mapping) of a model or the registry."""
+        return self.service.set_gates(self.principal, policy, model=model)
+
+    def check_gates(self, ref: str, stage: str) -> GateEvaluation:
+        """Evaluate the gate a version would meet entering ``stage``, changing nothing."""
+        return self.service.check_gates(self.principal, ref, stage)
+
+    # events and webhooks
+    def events(
+        self,
+        *,
+        after: int = 0,
+        wait: float = 0.0,
+        limit: int | None = None,
+        model: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> EventBatch:
+        """Model events after the cursor ``after``, oldest first; with ``wait``, wait up
+        to that many seconds for the first one to arrive."""
+        deadline = time.monotonic() + check_wait(wait)
+        while True:
+            batch = self.service.events(
+                self.principal, after=after, limit=limit, model=model, kinds=kinds
+            )
+            left = deadline - time.monotonic()
+            if batch.events or left <= 0:
+                return batch
+            after = batch.cursor
+            time.sleep(min(FEED_POLL, left))
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        model: str | None = None,
+        secret: str | None = None,
+        description: str = "",
+    ) -> Webhook:
+        """Subscribe a URL to events; the result carries the signing secret (shown once).
+        A server delivers the webhooks (``modelreg serve``)."""
+        return self.service.create_webhook(
+            self.principal, url, kinds=kinds, model=model, secret=secret, description=description
+        )
+
+    def list_webhooks(
+        self, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[Webhook]:
+        """Every webhook, newest first, without secrets."""
+        return self.service.list_webhooks(
+            self.principal, page_size=page_size, page_token=page_token
+        )
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Remove a webhook and its pending deliveries."""
+        self.service.delete_webhook(self.principal, webhook_id)
+
+    def test_webhook(self, webhook_id: int) -> WebhookDelivery:
+        """Send a signed ping now; returns the logged delivery with the receiver's answer."""
+        return self.service.test_webhook(self.principal, webhook_id)
+
+    def webhook_deliveries(
+        self, webhook_id: int, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """A webhook's delivery log, newest first."""
+        return self.service.webhook_deliveries(
+            self.principal, webhook_id, page_size=page_size, page_token=page_token
+        )
+
+    # deployments
+    def create_environment(self, name: str, *, description: str = "") -> Environment:
+        """Create a deployment environment such as ``prod-eu``."""
+        return self.service.create_environment(self.principal, name, description=description)
+
+    def list_environments(
+        self, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[Environment]:
+        """Every environment, newest first."""
+        return self.service.list_environments(
+            self.principal, page_size=page_size, page_token=page_token
+        )
+
+    def record_deployment(
+        self, ref: str, environment: str, *, status: str = "deployed", note: str = ""
+    ) -> Deployment:
+        """Record a version's deployment to an environment (emits ``deployment_recorded``)."""
+        return self.service.record_deployment(
+            self.principal, ref, environment, status=status, note=note
+        )
+
+    def list_deployments(
+        self,
+        *,
+        model: str | None = None,
+        environment: str | None = None,
+        current: bool = True,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Deployment]:
+        """What runs where (newest record per environment and model), or with
+        ``current=False`` the whole deployment log; newest first."""
+        return self.service.list_deployments(
+            self.principal,
+            model=model,
+            environment=environment,
+            current=current,
+            page_size=page_size,
+            page_token=page_token,
+        )

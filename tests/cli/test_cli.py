@@ -326,3 +326,58 @@ def test_db_upgrade_and_info(fresh: Cli) -> None:
     assert info["database"] == f"sqlite:///{fresh.home / 'registry.db'}"
     assert info["mode"] == "embedded"
     assert Path(info["artifacts"]) == (fresh.home / "blobs").resolve()
+
+
+def test_gates_refuse_then_override_and_compare_shows_the_verdict(
+    fresh: Cli, tmp_path: Path
+) -> None:
+    for version, auc in ((1, "0.93"), (2, "0.80")):
+        model = write_files(tmp_path / f"m{version}", {"model.bin": f"w{version}".encode()})
+        fresh.ok("register", "fraud", str(model), "--metric", f"auc={auc}")
+        fresh.ok("transition", f"fraud/{version}", "staging")
+    fresh.ok("transition", "fraud/1", "production")
+    policy = tmp_path / "gates.yaml"
+    policy.write_text("production:\n  rules:\n    - auc >= production.auc - 0.005\n")
+    assert "revision 1" in fresh.ok("gates", "set", str(policy))
+    assert "auc >= production.auc - 0.005" in fresh.ok("gates", "show")
+    check = fresh.run("gates", "check", "fraud/2", "production")
+    assert check.returncode == 1
+    assert "FAIL" in check.stdout
+    compared = fresh.ok("compare", "fraud/2", "fraud@production")
+    assert "gate: production" in compared
+    assert "needs >= 0.925" in compared
+    verdict = fresh.json("compare", "fraud/2", "fraud@production")["gate"]
+    assert (verdict["candidate"], verdict["passed"]) == ("fraud/2", False)
+    error = fresh.fail("transition", "fraud/2", "production", code="POLICY_VIOLATION")
+    assert "auc = 0.8, needs >= 0.925" in error
+    fresh.fail("transition", "fraud/2", "production", "--override", code="INVALID_ARGUMENT")
+    fresh.ok("transition", "fraud/2", "production", "--override", "--reason", "hotfix")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("production:\n  rules: ['auc >= import os']\n")
+    fresh.fail("gates", "set", str(bad), code="INVALID_ARGUMENT")
+
+
+def test_events_environments_deployments_and_webhooks(fresh: Cli, tmp_path: Path) -> None:
+    model = write_files(tmp_path / "m", {"model.bin": b"w"})
+    fresh.ok("register", "fraud", str(model))
+    fresh.ok("env", "create", "prod-eu", "--description", "Frankfurt")
+    assert "prod-eu" in fresh.ok("env", "list")
+    fresh.ok("deploy", "record", "fraud/1", "prod-eu", "--note", "rollout 1")
+    where = fresh.json("deploy", "where", "--env", "prod-eu")["items"]
+    assert [(d["ref"], d["status"]) for d in where] == [("fraud/1", "deployed")]
+    assert "rollout 1" in fresh.ok("deploy", "log", "--model", "fraud")
+    fresh.fail("deploy", "record", "fraud/1", "mars", code="NOT_FOUND")
+    feed = fresh.json("events", "list", "--model", "fraud")
+    kinds = [e["kind"] for e in feed["events"]]
+    assert kinds == ["model_created", "version_registered", "deployment_recorded"]
+    watched = fresh.run("events", "watch", "--after", "0", "--count", "3", "--json")
+    assert watched.returncode == 0, watched.stderr
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert [e["kind"] for e in lines] == kinds
+    added = fresh.json("webhooks", "add", "https://hooks.example/x", "--kind", "stage_changed")
+    assert added["secret"].startswith("whsec_")
+    listed = fresh.json("webhooks", "list")["items"]
+    assert [(w["id"], w["secret"]) for w in listed] == [(added["id"], None)]
+    assert fresh.json("webhooks", "deliveries", str(added["id"]))["items"] == []
+    fresh.ok("webhooks", "rm", str(added["id"]))
+    fresh.fail("webhooks", "test", str(added["id"]), code="NOT_FOUND")

@@ -87,6 +87,22 @@ def known_path_parameters(_context: Any, parameters: dict[str, Any] | None) -> A
     )
 
 
+def short_waits(context: Any, query: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Long polls and event streams hold a request up to ``wait`` seconds: keep generated
+    waits short (and set one for the stream, whose default is minutes), values that are
+    not numbers as generated."""
+    operation = getattr(context, "operation", None)
+    if operation is None or not operation.path.startswith("/api/v1/events"):
+        return query
+    query = dict(query or {})
+    wait = query.get("wait", 0.1)
+    if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
+        query["wait"] = min(wait, 0.1)
+    elif "wait" not in query:
+        query["wait"] = 0.1
+    return query
+
+
 def destroys_state(operation: APIOperation[Any, Any, Any, Any]) -> bool:
     return operation.method.upper() == "DELETE" or operation.path in (
         "/api/v1/gc",
@@ -101,6 +117,7 @@ def api(tmp_path: Path) -> Iterator[BaseSchema]:
         seed(reg, tmp_path / "seed")
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
     schema.hook("flatmap_path_parameters")(known_path_parameters)
+    schema.hook("map_query")(short_waits)
     yield schema
     # Schemathesis ran the app's lifespan, whose shutdown closes the registry.
     shutdown_lifespans()

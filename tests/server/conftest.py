@@ -227,6 +227,12 @@ class Servers:
             urls.append(server.url)
         return urls
 
+    def stop(self, url: str) -> None:
+        """Stop the servers at ``url`` now; fail if one did not stop cleanly."""
+        problems = [p for server in self.started if server.url == url for p in server.stop()]
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+
     def stop_all(self) -> None:
         """Stop every server, then fail if any of them did not stop cleanly."""
         problems = [problem for server in self.started for problem in server.stop()]
@@ -240,6 +246,15 @@ def start_servers(tmp_path: Path) -> Iterator[StartServers]:
     servers = Servers(tmp_path / "servers")
     yield servers.start
     servers.stop_all()
+
+
+@pytest.fixture
+def start_stop_servers(tmp_path: Path) -> Iterator[tuple[StartServers, Callable[[str], None]]]:
+    """``(start, stop)``: start servers as ``start_servers`` does, and stop one by its URL
+    in the middle of a test (to restart over the same registry); the rest stop at the end."""
+    pool = Servers(tmp_path / "servers")
+    yield pool.start, pool.stop
+    pool.stop_all()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,11 @@ import typer
 
 from modelreg.cli import (
     commands_access,
+    commands_agent,
     commands_audit,
+    commands_deploy,
+    commands_events,
+    commands_gates,
     commands_models,
     commands_requests,
     commands_server,
@@ -87,7 +91,11 @@ for module in (
     commands_models,
     commands_versions,
     commands_stages,
+    commands_gates,
     commands_storage,
+    commands_events,
+    commands_deploy,
+    commands_agent,
     commands_server,
     commands_access,
     commands_tokens,

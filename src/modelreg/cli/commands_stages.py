@@ -42,11 +42,15 @@ def transition(
         str, typer.Argument(metavar="STAGE", help="Target stage.", show_default=False)
     ],
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why, for the history.")] = "",
+    override: Annotated[
+        bool,
+        typer.Option("--override", help="Promote despite a failing gate (needs --reason)."),
+    ] = False,
     json_flag: JsonFlag = False,
 ) -> None:
-    """Move a version to another stage, as the lifecycle allows."""
+    """Move a version to another stage, as the lifecycle and promotion gates allow."""
     state = get_state(ctx)
-    version = state.registry.transition(ref, stage, reason=reason)
+    version = state.registry.transition(ref, stage, reason=reason, override=override)
     output.entity(
         version,
         json_output=state.wants_json(json_flag),

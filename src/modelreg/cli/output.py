@@ -54,6 +54,12 @@ def print_json(data: Any) -> None:
     stdout.out(json.dumps(data, indent=2), highlight=False)
 
 
+def json_line(data: Any) -> None:
+    """One compact JSON document on one line of stdout, flushed (for streams)."""
+    sys.stdout.write(json.dumps(data, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
 def print_page(items: Iterable[dict[str, Any]], next_page_token: str | None) -> None:
     """A listing as ``{"items": [...], "next_page_token": ...}``."""
     print_json({"items": list(items), "next_page_token": next_page_token})

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from rich.text import Text
 
 from modelreg.cli import output
+from modelreg.domain.deployments import Deployment, Environment
 from modelreg.domain.entities import (
     Comparison,
     GcReport,
@@ -16,7 +17,9 @@ from modelreg.domain.entities import (
     ValueDiff,
     VerifyReport,
 )
+from modelreg.domain.gates import GateEvaluation, GatePolicy
 from modelreg.domain.lifecycle import Lifecycle
+from modelreg.domain.webhooks import Webhook, WebhookDelivery
 
 
 def _pairs(mapping: Mapping[str, object]) -> str:
@@ -130,6 +133,50 @@ def comparison(c: Comparison) -> None:
         for d in changed:
             output.add_row(grid, [d.key, d.a, d.b])
         output.show(grid)
+    if c.gate is not None:
+        gate(c.gate)
+
+
+_OUTCOME_STYLE = {"passed": "green", "failed": "red", "skipped": "dim"}
+
+
+def gate(evaluation: GateEvaluation) -> None:
+    """A gate evaluation: one row per rule with its values, then the verdict."""
+    if not evaluation.results:
+        output.line(f"no gate for {evaluation.stage}: {evaluation.candidate} may enter")
+        return
+    grid = output.table(
+        "rule", "value", "bound", "baseline", "outcome", title=f"gate: {evaluation.stage}"
+    )
+    for r in evaluation.results:
+        baseline = (
+            f"{r.baseline_value:g} ({r.baseline})" if r.baseline_value is not None else r.baseline
+        )
+        grid.add_row(
+            output.cell(r.rule),
+            output.cell(r.value),
+            output.cell(r.bound),
+            output.cell(baseline),
+            Text(r.outcome, style=_OUTCOME_STYLE.get(r.outcome, "")),
+        )
+    output.show(grid)
+    verdict = "PASS" if evaluation.passed else "FAIL"
+    style = "green" if evaluation.passed else "red"
+    output.line(f"{verdict}: {evaluation.summary()}", style=style)
+
+
+def gate_policy(policy: GatePolicy) -> None:
+    scope = f"model {policy.model}" if policy.model else "the registry"
+    if not policy.revision:
+        output.line(f"no gates set for {scope}")
+        return
+    by = f" by {policy.created_by}" if policy.created_by else ""
+    when = f" at {output.when(policy.created_at)}" if policy.created_at else ""
+    output.line(f"gates of {scope}, revision {policy.revision}{by}{when}")
+    grid = output.table("stage", "requires", "rules")
+    for stage, g in policy.gates.items():
+        output.add_row(grid, [stage, list(g.require), "\n".join(r.text for r in g.rules)])
+    output.show(grid)
 
 
 def history(events: Iterable[HistoryEvent]) -> None:
@@ -175,4 +222,71 @@ def lifecycle(lc: Lifecycle) -> None:
         overflow = lc.exclusive.get(stage)
         exclusive = f"yes, previous holder → {overflow}" if overflow else ""
         output.add_row(grid, [name, ", ".join(lc.transitions.get(stage, ())), exclusive])
+    output.show(grid)
+
+
+def events(items: Iterable[HistoryEvent]) -> None:
+    grid = output.table(
+        "id", "at", "actor", "kind", "ref", "from → to", "reason", no_wrap=("id", "at", "kind")
+    )
+    for e in items:
+        ref = f"{e.name}/{e.version}" if e.version is not None else e.name
+        output.add_row(grid, [e.id, e.at, e.actor, e.kind, ref, _move(e), e.reason])
+    output.show(grid)
+
+
+def event_line(e: HistoryEvent) -> None:
+    """One event on one line, as ``events watch`` prints it."""
+    ref = f"{e.name}/{e.version}" if e.version is not None else e.name
+    parts = [str(e.id), output.when(e.at), e.actor, e.kind, ref, _move(e)]
+    environment = e.details.get("environment")
+    if isinstance(environment, str):
+        parts.append(f"{environment} ({e.details.get('status')})")
+    if e.reason:
+        parts.append(f"reason: {e.reason}")
+    output.line(" ".join(p for p in parts if p))
+
+
+def webhooks(items: Iterable[Webhook]) -> None:
+    grid = output.table("id", "url", "kinds", "model", "created", "description")
+    for w in items:
+        kinds = ", ".join(w.kinds) or "all"
+        output.add_row(grid, [w.id, w.url, kinds, w.model or "all", w.created_at, w.description])
+    output.show(grid)
+
+
+def deliveries(items: Iterable[WebhookDelivery]) -> None:
+    grid = output.table(
+        "id", "event", "kind", "status", "attempts", "answer", "next attempt", "error"
+    )
+    for d in items:
+        output.add_row(
+            grid,
+            [
+                d.id,
+                d.event_id,
+                d.kind,
+                d.status,
+                d.attempts,
+                d.response_status,
+                d.next_attempt_at,
+                d.error,
+            ],
+        )
+    output.show(grid)
+
+
+def environments(items: Iterable[Environment]) -> None:
+    grid = output.table("name", "description", "created", "by")
+    for e in items:
+        output.add_row(grid, [e.name, e.description, e.created_at, e.created_by])
+    output.show(grid)
+
+
+def deployments(items: Iterable[Deployment]) -> None:
+    grid = output.table(
+        "environment", "ref", "status", "at", "by", "note", no_wrap=("environment", "ref")
+    )
+    for d in items:
+        output.add_row(grid, [d.environment, d.ref, d.status, d.deployed_at, d.deployed_by, d.note])
     output.show(grid)

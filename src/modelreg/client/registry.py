@@ -15,8 +15,11 @@ from modelreg.client.blobs import RemoteBlobs
 from modelreg.client.governance import RemoteGovernance
 from modelreg.client.http import Session
 from modelreg.domain import codec
+from modelreg.domain import gates as g
+from modelreg.domain.deployments import Deployment, Environment
 from modelreg.domain.entities import (
     Comparison,
+    EventBatch,
     GcReport,
     HistoryEvent,
     Lineage,
@@ -31,8 +34,10 @@ from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry
 from modelreg.domain.names import validate_alias, validate_key, validate_model_name
 from modelreg.domain.refs import parse_ref
-from modelreg.errors import ManifestMismatch, StorageError
+from modelreg.domain.webhooks import Webhook, WebhookDelivery
+from modelreg.errors import InvalidArgument, ManifestMismatch, StorageError
 from modelreg.service import transfer
+from modelreg.service.feed import check_wait
 
 T = TypeVar("T")
 # verify and gc re-read the whole blob store on the server: no read timeout.
@@ -254,11 +259,14 @@ class RemoteRegistry(RemoteGovernance):
         """Delete a version; its number is never reused."""
         self.session.call("DELETE", _version_path(ref))
 
-    def transition(self, ref: str, stage: str, *, reason: str = "") -> ModelVersion:
-        """Move a version to another stage, recording who, when and why."""
-        data = self.session.call(
-            "POST", _version_path(ref) + "/transitions", json={"stage": stage, "reason": reason}
-        )
+    def transition(
+        self, ref: str, stage: str, *, reason: str = "", override: bool = False
+    ) -> ModelVersion:
+        """Move a version to another stage, recording who, when and why. A failing
+        promotion gate refuses the move (PolicyViolation) unless ``override`` is given
+        with a ``reason``."""
+        body = {"stage": stage, "reason": reason, "override": override}
+        data = self.session.call("POST", _version_path(ref) + "/transitions", json=body)
         return codec.version_from_dict(data)
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
@@ -303,7 +311,8 @@ class RemoteRegistry(RemoteGovernance):
         return self._page(f"/api/v1/models/{_seg(name)}/history", params, codec.event_from_dict)
 
     def compare(self, a: str, b: str) -> Comparison:
-        """Two versions' metrics, params and lineage side by side."""
+        """Two versions' metrics, params and lineage side by side, with the promotion
+        gate verdict when they are one model's versions in different stages."""
         data = self.session.call("GET", "/api/v1/compare", params={"a": a, "b": b})
         return codec.comparison_from_wire(data)
 
@@ -340,10 +349,146 @@ class RemoteRegistry(RemoteGovernance):
         data = self.session.call("PUT", "/api/v1/lifecycle", json=lifecycle.to_dict())
         return Lifecycle.from_dict(data)
 
+    # promotion gates
+    @staticmethod
+    def _gates_path(model: str | None) -> str:
+        return "/api/v1/gates" if model is None else f"/api/v1/models/{_seg(model)}/gates"
+
+    def get_gates(self, model: str | None = None) -> g.GatePolicy:
+        """The current gate policy of a model, or of the registry (``model`` None)."""
+        return g.policy_from_dict(self.session.call("GET", self._gates_path(model)))
+
+    def set_gates(
+        self, policy: str | Mapping[str, Any], *, model: str | None = None
+    ) -> g.GatePolicy:
+        """Replace the gate policy (YAML/JSON text or a mapping) of a model or the registry."""
+        # Text is parsed here (the server takes JSON); the server validates again.
+        gates = g.gates_from_text(policy) if isinstance(policy, str) else g.parse_gates(policy)
+        document = {stage: gate.to_dict() for stage, gate in gates.items()}
+        data = self.session.call("PUT", self._gates_path(model), json={"gates": document})
+        return g.policy_from_dict(data)
+
+    def check_gates(self, ref: str, stage: str) -> g.GateEvaluation:
+        """Evaluate the gate a version would meet entering ``stage``, changing nothing."""
+        data = self.session.call("GET", "/api/v1/gates/check", params={"ref": ref, "stage": stage})
+        return g.evaluation_from_dict(data)
+
+    # events and webhooks
+    def events(
+        self,
+        *,
+        after: int = 0,
+        wait: float = 0.0,
+        limit: int | None = None,
+        model: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> EventBatch:
+        """Model events after the cursor ``after``, oldest first; with ``wait``, the
+        server holds the request up to that many seconds for the first one (long poll)."""
+        check_wait(wait)
+        params: dict[str, str | int | list[str] | None] = {
+            "after": after,
+            "wait": str(wait),
+            "limit": limit,
+            "model": model,
+            "kind": [kinds] if isinstance(kinds, str) else list(kinds or []),
+        }
+        data = self.session.call("GET", "/api/v1/events", params=params, timeout=wait + 30)
+        return codec.batch_from_dict(data)
+
+    def create_webhook(
+        self,
+        url: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        model: str | None = None,
+        secret: str | None = None,
+        description: str = "",
+    ) -> Webhook:
+        """Subscribe a URL to events; the result carries the signing secret (shown once)."""
+        body = {
+            "url": url,
+            "kinds": [kinds] if isinstance(kinds, str) else list(kinds or []),
+            "model": model,
+            "secret": secret,
+            "description": description,
+        }
+        return Webhook.from_dict(self.session.call("POST", "/api/v1/webhooks", json=body))
+
+    def list_webhooks(
+        self, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[Webhook]:
+        """Every webhook, newest first, without secrets."""
+        params = {"page_size": page_size, "page_token": page_token}
+        return self._page("/api/v1/webhooks", params, Webhook.from_dict)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Remove a webhook and its pending deliveries."""
+        self.session.call("DELETE", f"/api/v1/webhooks/{_id(webhook_id)}")
+
+    def test_webhook(self, webhook_id: int) -> WebhookDelivery:
+        """Have the server send a signed ping now; returns the logged delivery."""
+        data = self.session.call("POST", f"/api/v1/webhooks/{_id(webhook_id)}/test")
+        return WebhookDelivery.from_dict(data)
+
+    def webhook_deliveries(
+        self, webhook_id: int, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[WebhookDelivery]:
+        """A webhook's delivery log, newest first."""
+        params = {"page_size": page_size, "page_token": page_token}
+        path = f"/api/v1/webhooks/{_id(webhook_id)}/deliveries"
+        return self._page(path, params, WebhookDelivery.from_dict)
+
+    # deployments
+    def create_environment(self, name: str, *, description: str = "") -> Environment:
+        """Create a deployment environment such as ``prod-eu``."""
+        body = {"name": name, "description": description}
+        return Environment.from_dict(self.session.call("POST", "/api/v1/environments", json=body))
+
+    def list_environments(
+        self, *, page_size: int | None = None, page_token: str | None = None
+    ) -> Page[Environment]:
+        """Every environment, newest first."""
+        params = {"page_size": page_size, "page_token": page_token}
+        return self._page("/api/v1/environments", params, Environment.from_dict)
+
+    def record_deployment(
+        self, ref: str, environment: str, *, status: str = "deployed", note: str = ""
+    ) -> Deployment:
+        """Record a version's deployment to an environment (emits ``deployment_recorded``)."""
+        body = {"ref": ref, "environment": environment, "status": status, "note": note}
+        return Deployment.from_dict(self.session.call("POST", "/api/v1/deployments", json=body))
+
+    def list_deployments(
+        self,
+        *,
+        model: str | None = None,
+        environment: str | None = None,
+        current: bool = True,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> Page[Deployment]:
+        """What runs where (newest record per environment and model), or with
+        ``current=False`` the whole deployment log; newest first."""
+        params = {
+            "model": model,
+            "environment": environment,
+            "current": current,
+            "page_size": page_size,
+            "page_token": page_token,
+        }
+        return self._page("/api/v1/deployments", params, Deployment.from_dict)
+
     def info(self) -> dict[str, Any]:
         """The server's version, database, blob store and schema, and who acts."""
         data: dict[str, Any] = self.session.call("GET", "/api/v1/info")
         return {**data, "mode": "remote", "server": self.url}
+
+
+def _id(webhook_id: int) -> int:
+    if isinstance(webhook_id, bool) or not isinstance(webhook_id, int) or webhook_id < 1:
+        raise InvalidArgument(f"a webhook id is a positive integer, not {webhook_id!r}")
+    return webhook_id
 
 
 def _hash_tree(files: list[tuple[str, Path]]) -> list[FileEntry]:

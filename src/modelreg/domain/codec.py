@@ -12,6 +12,7 @@ from typing import Any
 from modelreg.domain.entities import (
     BlobProblem,
     Comparison,
+    EventBatch,
     GcReport,
     HistoryEvent,
     Lineage,
@@ -20,6 +21,7 @@ from modelreg.domain.entities import (
     ValueDiff,
     VerifyReport,
 )
+from modelreg.domain.gates import evaluation_from_dict
 from modelreg.domain.manifest import FileEntry
 
 
@@ -81,6 +83,11 @@ def event_from_dict(data: dict[str, Any]) -> HistoryEvent:
     )
 
 
+def batch_from_dict(data: dict[str, Any]) -> EventBatch:
+    """An EventBatch from ``EventBatch.to_dict()``."""
+    return EventBatch([event_from_dict(e) for e in data["events"]], int(data["cursor"]))
+
+
 def comparison_to_wire(comparison: Comparison) -> dict[str, Any]:
     """``Comparison.to_dict()`` with both versions in full instead of their refs."""
     data = comparison.to_dict()
@@ -101,6 +108,7 @@ def comparison_from_wire(data: dict[str, Any]) -> Comparison:
         metrics=diffs("metrics"),
         params=diffs("params"),
         lineage=diffs("lineage"),
+        gate=evaluation_from_dict(data["gate"]) if data.get("gate") else None,
     )
 
 

@@ -6,11 +6,14 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from modelreg.domain.manifest import FileEntry
 from modelreg.domain.names import validate_key
 from modelreg.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from modelreg.domain.gates import GateEvaluation
 
 T = TypeVar("T")
 ParamValue = str | int | float | bool | None
@@ -233,6 +236,19 @@ class HistoryEvent:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    """Events after a cursor, oldest first, and the cursor to pass next time.
+
+    ``cursor`` can be past the last event returned: filtered-out events are skipped."""
+
+    events: list[HistoryEvent] = field(default_factory=list)
+    cursor: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"events": [e.to_dict() for e in self.events], "cursor": self.cursor}
+
+
 @dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a listing; ``next_page_token`` is None on the last page.
@@ -275,13 +291,15 @@ class ValueDiff:
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
-    """Two versions side by side: metrics with deltas (b - a), params, lineage."""
+    """Two versions side by side: metrics with deltas (b - a), params, lineage, and the
+    promotion gate verdict when the two are versions of one model in different stages."""
 
     a: ModelVersion
     b: ModelVersion
     metrics: tuple[ValueDiff, ...]
     params: tuple[ValueDiff, ...]
     lineage: tuple[ValueDiff, ...]
+    gate: GateEvaluation | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -290,6 +308,7 @@ class Comparison:
             "metrics": [d.to_dict() for d in self.metrics],
             "params": [d.to_dict() for d in self.params],
             "lineage": [d.to_dict() for d in self.lineage],
+            "gate": self.gate.to_dict() if self.gate is not None else None,
         }
 
 

@@ -10,19 +10,25 @@ from fastapi import FastAPI
 import modelreg
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.events.delivery import Dispatcher
 from modelreg.server import (
     errors,
     openapi,
     routes_access,
     routes_audit,
     routes_blobs,
+    routes_deployments,
+    routes_events,
+    routes_gates,
     routes_models,
     routes_ops,
     routes_requests,
     routes_versions,
+    routes_webhooks,
 )
 from modelreg.server.limits import BodyLimit
 from modelreg.server.metrics import MetricsMiddleware
+from modelreg.server.shutdown import Shutdown
 
 DESCRIPTION = """\
 The modelreg registry over HTTP. Every error answers with
@@ -35,9 +41,24 @@ def create_app(config: Config | None = None) -> FastAPI:
     """The server application over the registry ``config`` names (default: environment)."""
     registry = EmbeddedRegistry(config or Config.load())
 
+    shutdown = Shutdown()
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        shutdown.install()
+        # Every worker process delivers webhooks; the database shares the work out.
+        dispatcher = None
+        if registry.config.webhook_delivery:
+            dispatcher = Dispatcher(
+                registry.db,
+                retry_base=registry.config.webhook_retry_base,
+                max_attempts=registry.config.webhook_max_attempts,
+            )
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
+        shutdown.restore()
         registry.close()
 
     app = FastAPI(
@@ -50,6 +71,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.stopping = shutdown.stopping
     errors.install(app)
     for module in (
         routes_ops,
@@ -59,6 +81,10 @@ def create_app(config: Config | None = None) -> FastAPI:
         routes_access,
         routes_requests,
         routes_audit,
+        routes_gates,
+        routes_events,
+        routes_webhooks,
+        routes_deployments,
     ):
         app.include_router(module.router)
     app.include_router(routes_ops.probes)

@@ -92,9 +92,16 @@ def delete_version(ctx: Ctx, name: str, selector: Selector) -> Response:
 
 @router.post("/models/{name}/versions/{selector}/transitions", summary="Move to a stage")
 def transition(ctx: Ctx, name: str, selector: Selector, body: Transition) -> Response:
-    """Move a version to a stage, recording who, when and why; returns the version."""
+    """Move a version to a stage, recording who, when and why; returns the version.
+
+    A failing promotion gate answers 422 POLICY_VIOLATION with the evaluation in
+    ``details.evaluation``, unless ``override`` is set with a reason."""
     version = ctx.registry.service.transition(
-        ctx.principal, version_ref(name, selector), body.stage, reason=body.reason
+        ctx.principal,
+        version_ref(name, selector),
+        body.stage,
+        reason=body.reason,
+        override=body.override,
     )
     metrics.TRANSITIONS.labels(stage=version.stage).inc()
     return ok(version.to_dict())
@@ -150,5 +157,6 @@ def compare(
     a: Annotated[str, Query(description="First reference.")],
     b: Annotated[str, Query(description="Second reference.")],
 ) -> Response:
-    """Two versions' metrics (with deltas b - a), params and lineage side by side."""
+    """Two versions' metrics (with deltas b - a), params and lineage side by side, and
+    the promotion gate verdict (``gate``) for one model's versions in different stages."""
     return ok(comparison_to_wire(ctx.registry.service.compare(ctx.principal, a, b)))

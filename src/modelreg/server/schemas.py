@@ -62,6 +62,36 @@ class VersionUpdate(_Body):
 class Transition(_Body):
     stage: str
     reason: str = ""
+    override: bool = Field(
+        default=False,
+        description="Promote despite a failing gate; needs a reason, recorded with the move.",
+    )
+
+
+class GatesBody(_Body):
+    gates: dict[str, Any] = Field(
+        description="Stage -> {'require': [lineage fields], 'rules': ['auc >= 0.9', ...]}."
+    )
+
+
+class WebhookCreate(_Body):
+    url: str = Field(description="http(s) URL that receives signed POSTs.")
+    kinds: list[str] = Field(default_factory=list, description="Event kinds; empty: all.")
+    model: str | None = Field(default=None, description="Only this model's events.")
+    secret: str | None = Field(default=None, description="Signing secret; default: generated.")
+    description: str = ""
+
+
+class EnvironmentCreate(_Body):
+    name: str = Field(description="e.g. prod-eu, shadow.")
+    description: str = ""
+
+
+class DeploymentCreate(_Body):
+    ref: str = Field(description="The version deployed, e.g. fraud/7 or fraud@production.")
+    environment: str
+    status: str = Field(default="deployed", description="deploying, deployed, failed, removed.")
+    note: str = ""
 
 
 class BlobList(_Body):

@@ -16,6 +16,7 @@ from modelreg.domain.names import validate_key, validate_tag_value
 from modelreg.domain.refs import Ref
 from modelreg.errors import InvalidArgument
 from modelreg.store import queries as q
+from modelreg.store import search as s
 from modelreg.store import tables as t
 from modelreg.store.database import Database
 
@@ -95,3 +96,22 @@ def upsert_setting(conn: Connection, key: str, value: str) -> None:
     ).rowcount
     if not updated:
         conn.execute(sa.insert(t.settings).values(key=key, value=value))
+
+
+def rows_by_id(
+    conn: Connection,
+    query: sa.Select[Any],
+    id_column: sa.ColumnElement[Any],
+    *,
+    fingerprint: str,
+    page_size: int | None,
+    page_token: str | None,
+) -> tuple[list[Any], str | None]:
+    """One page of ``query``, newest (highest id) first, and the next page's token."""
+    size = s.check_page_size(page_size)
+    if page_token:
+        (before,) = s.decode_token(page_token, fingerprint, [s.SortColumn(id_column, True)])
+        query = query.where(id_column < before)
+    rows = list(conn.execute(query.order_by(id_column.desc()).limit(size + 1)).all())
+    token = s.encode_token(fingerprint, [rows[size - 1].id]) if len(rows) > size else None
+    return rows[:size], token

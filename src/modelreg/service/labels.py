@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from modelreg.service.common import (
     upsert_setting,
 )
 from modelreg.service.events import record, utcnow
+from modelreg.service.gates import enforce_gate, evaluate_gate
 from modelreg.service.policy import authorize_transition
 from modelreg.store import queries as q
 from modelreg.store import tables as t
@@ -35,11 +37,19 @@ class LabelsService(ServiceBase):
     # ------------------------------------------------------------------ stages
 
     def transition(
-        self, actor: Principal, ref: str, stage: str, *, reason: str = ""
+        self,
+        actor: Principal,
+        ref: str,
+        stage: str,
+        *,
+        reason: str = "",
+        override: bool = False,
     ) -> ModelVersion:
-        """Move a version to ``stage`` if the lifecycle and the policy allow it. Entering an
+        """Move a version to ``stage`` if the lifecycle and the policy allow it and the
+        stage's promotion gate passes (or is overridden, with a reason). Entering an
         exclusive stage moves the previous holder to the stage's overflow (production ->
-        archived) in the same transaction."""
+        archived) in the same transaction. The gate's evaluation is kept in the
+        transition's event."""
         parsed = parse_ref(ref)
         check_text(reason, "reason", MAX_REASON)
         if not isinstance(stage, str):
@@ -51,7 +61,14 @@ class LabelsService(ServiceBase):
             lc = q.lifecycle(conn)
             row = q.version_row(conn, parsed, lc)
             lc.check_transition(row.stage, target)
-            self._move(conn, actor, row, target, lc, reason)
+            # Evaluated before the previous holder moves out: it is the baseline.
+            evaluation = evaluate_gate(conn, row, target, lc)
+            enforce_gate(evaluation, override=override, reason=reason)
+            gate_details: dict[str, Any] = {}
+            if evaluation is not None:
+                overridden = override and not evaluation.passed
+                gate_details["gates"] = replace(evaluation, overridden=overridden).to_dict()
+            self._move(conn, actor, row, target, lc, reason, **gate_details)
             return self._version(conn, Ref(row.model_name, version=row.version), lc)
 
     def _move(

@@ -30,6 +30,8 @@ from modelreg.domain.entities import (
     check_metrics,
     check_params,
 )
+from modelreg.domain.gates import GateEvaluation
+from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry, Manifest
 from modelreg.domain.names import (
     validate_model_name,
@@ -53,10 +55,14 @@ from modelreg.service.common import (
     param_number,
     param_text,
 )
+from modelreg.service.deployments import DeploymentsService
 from modelreg.service.events import record, to_event, utcnow
+from modelreg.service.feed import FeedService
+from modelreg.service.gates import GatesService, evaluate_gate, gate_for
 from modelreg.service.governance import GovernanceService
 from modelreg.service.policy import PolicyService
 from modelreg.service.requests import RequestsService
+from modelreg.service.webhooks import WebhooksService
 from modelreg.store import queries as q
 from modelreg.store import search as s
 from modelreg.store import tables as t
@@ -87,7 +93,15 @@ _BUMP_VERSION = (
 
 
 class RegistryService(
-    RequestsService, GovernanceService, PolicyService, AuditService, BlobAccessService
+    RequestsService,
+    GovernanceService,
+    PolicyService,
+    AuditService,
+    BlobAccessService,
+    GatesService,
+    DeploymentsService,
+    WebhooksService,
+    FeedService,
 ):
     """Use cases over one metadata database and one blob store."""
 
@@ -460,13 +474,17 @@ class RegistryService(
         )
 
     def compare(self, actor: Principal, a: str, b: str) -> Comparison:
-        """Two versions side by side; metric deltas are ``b - a``."""
+        """Two versions side by side; metric deltas are ``b - a``. For two versions of one
+        model in different stages, the gate verdict of promoting one into the other's stage
+        (see ``_verdict``)."""
         ref_a, ref_b = parse_ref(a), parse_ref(b)
         for model in dict.fromkeys((ref_a.name, ref_b.name)):
             require(actor, Permission.READ, model, f"read model {model!r}")
         with self.db.read() as conn:
-            va = self._version(conn, ref_a)
-            vb = self._version(conn, ref_b)
+            lc = q.lifecycle(conn)
+            row_a, row_b = q.version_row(conn, ref_a, lc), q.version_row(conn, ref_b, lc)
+            va, vb = q.load_versions(conn, [row_a, row_b])
+            gate = _verdict(conn, row_a, row_b, lc)
         metrics = tuple(
             ValueDiff(
                 key,
@@ -482,7 +500,7 @@ class RegistryService(
         )
         la, lb = va.lineage.to_dict(), vb.lineage.to_dict()
         lineage = tuple(ValueDiff(key, la[key], lb[key], None) for key in la)
-        return Comparison(a=va, b=vb, metrics=metrics, params=params, lineage=lineage)
+        return Comparison(a=va, b=vb, metrics=metrics, params=params, lineage=lineage, gate=gate)
 
     # ----------------------------------------------------------------- helpers
 
@@ -587,6 +605,22 @@ def _require_parents(actor: Principal, parents: Sequence[Ref]) -> None:
     # Naming a parent reveals whether it exists, so parents must be readable too.
     for model in dict.fromkeys(p.name for p in parents):
         require(actor, Permission.READ, model, f"name versions of {model!r} as parents")
+
+
+def _verdict(conn: Connection, row_a: Any, row_b: Any, lc: Lifecycle) -> GateEvaluation | None:
+    """The champion/challenger verdict: may ``a`` enter ``b``'s stage? When only ``a``'s
+    stage has a gate, the question is turned around (``b`` into ``a``'s stage), so the
+    order of the two references does not hide a gate."""
+    if row_a.model_name != row_b.model_name or row_a.stage == row_b.stage:
+        return None
+    if gate_for(conn, row_a.model_name, row_b.stage)[0] is None and (
+        gate_for(conn, row_a.model_name, row_a.stage)[0] is not None
+    ):
+        return evaluate_gate(conn, row_b, row_a.stage, lc)
+    found = evaluate_gate(conn, row_a, row_b.stage, lc)
+    if found is None:
+        return GateEvaluation(candidate=f"{row_a.model_name}/{row_a.version}", stage=row_b.stage)
+    return found
 
 
 def _validate_input(

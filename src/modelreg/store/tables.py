@@ -297,3 +297,84 @@ request_approvals = Table(
     Column("at", Timestamp, nullable=False),
     Column("comment", Text, nullable=False, default=""),
 )
+
+# Promotion gates, one row per revision: the current policy of a scope is its highest
+# revision. ``scope`` is a model name, or "" for the registry-wide policy.
+gate_policies = Table(
+    "gate_policies",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("scope", String(128), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("policy", Text, nullable=False),  # canonical JSON
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("scope", "revision"),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# Append-only log of deployments; "what runs where" is the newest row per
+# (environment, model). Model name and version are kept as values so the log outlives
+# deleted versions, like the events table.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("environment_id", Id, ForeignKey("environments.id", ondelete="CASCADE"), nullable=False),
+    Column("model_name", String(128), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("manifest_digest", String(71), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+    Column("deployed_at", Timestamp, nullable=False),
+    Column("deployed_by", String(128), nullable=False),
+    Index("ix_deployments_environment_model", "environment_id", "model_name", "id"),
+    Index("ix_deployments_model", "model_name", "id"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("url", String(2000), nullable=False),
+    # Kept readable because every delivery is signed with it.
+    Column("secret", String(200), nullable=False),
+    Column("kinds", Text, nullable=False, default="[]"),  # JSON list; empty: every kind
+    Column("model_name", String(128), nullable=True),  # NULL: every model
+    Column("description", Text, nullable=False, default=""),
+    # The id of the last event fanned out into deliveries: the events table is the outbox,
+    # and this cursor is how far this webhook has read it.
+    Column("cursor", BigInteger, nullable=False, default=0),
+    Column("created_at", Timestamp, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# One row per (webhook, event): the delivery state that survives restarts, and the log.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", BigInteger, nullable=True),  # NULL for a test delivery
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body, the same on every attempt
+    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Timestamp, nullable=False),
+    Column("last_attempt_at", Timestamp, nullable=True),
+    Column("response_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_at", Timestamp, nullable=False),
+    Column("delivered_at", Timestamp, nullable=True),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
+)
