@@ -44,6 +44,7 @@ class Org:
     request_id: int
     admin_token_id: str
     fraud_blob: str
+    webhook_id: int
 
     def copy(self, dest: Path) -> Path:
         shutil.copytree(self.root, dest)
@@ -90,6 +91,9 @@ def build_org(root: Path, scratch: Path) -> Org:
         host.set_tags("fraud/1", {"checked": "yes"})
         host.set_alias("fraud", "champion", 1)
         host.set_policy({"stages": {"staging": {"role": "contributor", "approvals": 0}}}, "fraud")
+        host.create_environment("prod-eu")
+        # Port 9 (discard) refuses at once: test deliveries fail fast and stay local.
+        webhook_id = host.create_webhook("http://127.0.0.1:9/hook").id
     finally:
         host.close()
     # The open request is the contributor's, so the requester is someone else than the
@@ -103,7 +107,7 @@ def build_org(root: Path, scratch: Path) -> Org:
         )
     finally:
         as_contributor.close()
-    return Org(root, tokens, request.id, admin_token_id, v1.files[0].sha256)
+    return Org(root, tokens, request.id, admin_token_id, v1.files[0].sha256, webhook_id)
 
 
 def sdk(app: FastAPI, token: str) -> RemoteRegistry:

@@ -192,3 +192,38 @@ def test_bad_credentials_and_missing_permissions_change_nothing(
     with pytest.raises(errors.PermissionDenied):
         as_["contributor"].create_token("admin")
     assert _head(app) == before
+
+
+def test_gate_override_needs_an_admin_and_requests_meet_gates(
+    as_: dict[str, RemoteRegistry],
+) -> None:
+    admin, contributor = as_["admin"], as_["contributor"]
+    admin.set_gates({"staging": {"rules": ["auc >= 0.99"]}}, model="fraud")
+    with pytest.raises(errors.PolicyViolation, match="auc"):
+        contributor.transition("fraud/2", "staging")
+    with pytest.raises(errors.PermissionDenied, match="override the promotion gate"):
+        contributor.transition("fraud/2", "staging", override=True, reason="trust me")
+    assert admin.get("fraud/2").stage == "development"
+    moved = admin.transition("fraud/2", "staging", override=True, reason="known-good retrain")
+    assert moved.stage == "staging"
+    event = list(admin.history("fraud", version=2).all())[-1]
+    assert event.details["gates"]["overridden"] is True
+    # A request meets the gate of its stage when opened, and again when applied.
+    admin.set_gates({"production": {"rules": ["auc >= 0.95"]}}, model="fraud")
+    with pytest.raises(errors.PolicyViolation, match="auc"):
+        contributor.request_transition("fraud/2", "production", reason="please")
+
+
+def test_feed_and_deployments_are_scoped_to_readable_models(
+    as_: dict[str, RemoteRegistry],
+) -> None:
+    as_["pipeline"].record_deployment("fraud/1", "prod-eu")
+    outsider = as_["outsider"]
+    with pytest.raises(errors.PermissionDenied, match="deploy permission"):
+        as_["contributor"].record_deployment("fraud/1", "prod-eu")
+    names = {e.name for e in outsider.events(after=0, limit=1000).events}
+    assert names == {"other-x"}
+    assert outsider.list_deployments().items == []
+    assert [d.version for d in as_["viewer"].list_deployments().items] == [1]
+    with pytest.raises(errors.PermissionDenied):
+        outsider.events(model="fraud")

@@ -61,6 +61,8 @@ def _rules(org: Org) -> dict[str, Rule]:
     lifecycle = DEFAULT_LIFECYCLE.to_dict()
     policy = {"stages": {"production": {"role": "reviewer", "approvals": 2}}}
     new_blob = hashlib.sha256(NEW_BLOB).hexdigest()
+    gates = {"gates": {"production": {"rules": ["auc >= 0.5"]}}}
+    hook = f"/api/v1/webhooks/{org.webhook_id}"
     return {
         "GET /healthz": Rule(frozenset(CALLERS)),
         "GET /readyz": Rule(frozenset(CALLERS)),
@@ -168,6 +170,29 @@ def _rules(org: Org) -> dict[str, Rule]:
         "POST /api/v1/requests/{request_id}/cancel": Rule(
             frozenset({"contributor", "admin"}), path=f"{req}/cancel", body={}, other=hidden
         ),
+        "GET /api/v1/gates": Rule(AUTHENTICATED),
+        "PUT /api/v1/gates": Rule(ADMIN, body=gates),
+        "GET /api/v1/models/{name}/gates": Rule(READERS, path="/api/v1/models/fraud/gates"),
+        "PUT /api/v1/models/{name}/gates": Rule(
+            ADMIN, path="/api/v1/models/fraud/gates", body=gates
+        ),
+        "GET /api/v1/gates/check": Rule(
+            READERS, path="/api/v1/gates/check?ref=fraud/1&stage=production"
+        ),
+        # The feed answers everyone who is authenticated, with the events they may read.
+        "GET /api/v1/events": Rule(AUTHENTICATED),
+        "GET /api/v1/events/stream": Rule(AUTHENTICATED, path="/api/v1/events/stream?wait=0.1"),
+        "POST /api/v1/webhooks": Rule(ADMIN, 201, body={"url": "http://127.0.0.1:9/other"}),
+        "GET /api/v1/webhooks": Rule(ADMIN),
+        "DELETE /api/v1/webhooks/{webhook_id}": Rule(ADMIN, 204, path=hook),
+        "POST /api/v1/webhooks/{webhook_id}/test": Rule(ADMIN, path=f"{hook}/test"),
+        "GET /api/v1/webhooks/{webhook_id}/deliveries": Rule(ADMIN, path=f"{hook}/deliveries"),
+        "GET /api/v1/environments": Rule(AUTHENTICATED),
+        "POST /api/v1/environments": Rule(ADMIN, 201, body={"name": "shadow"}),
+        "POST /api/v1/deployments": Rule(
+            REVIEWERS, 201, body={"ref": "fraud/1", "environment": "prod-eu"}
+        ),
+        "GET /api/v1/deployments": Rule(AUTHENTICATED),
         "GET /api/v1/audit": Rule(ADMIN),
         "POST /api/v1/audit/verify": Rule(ADMIN, body={}),
     }
@@ -221,7 +246,7 @@ def test_every_route_has_a_rule(org: Org, shared_app: FastAPI) -> None:
 
 def _route_names() -> list[str]:
     # The rule table needs the org's ids; the names alone come from a placeholder org.
-    placeholder = Org(Path("."), {}, 1, "0" * 16, "0" * 64)
+    placeholder = Org(Path("."), {}, 1, "0" * 16, "0" * 64, 1)
     return sorted(_rules(placeholder))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain.deployments import (
     Deployment,
     Environment,
@@ -17,6 +18,7 @@ from modelreg.domain.entities import Page
 from modelreg.domain.names import validate_model_name
 from modelreg.domain.refs import parse_ref
 from modelreg.errors import AlreadyExists, NotFound
+from modelreg.service.authz import read_scope, require
 from modelreg.service.common import MAX_DESCRIPTION, MAX_REASON, ServiceBase, check_text, rows_by_id
 from modelreg.service.events import record, utcnow
 from modelreg.store import queries as q
@@ -56,6 +58,7 @@ class DeploymentsService(ServiceBase):
         """Create a deployment environment such as ``prod-eu``; AlreadyExists if taken."""
         validate_environment(name)
         check_text(description, "description", MAX_DESCRIPTION)
+        require(actor, Permission.ADMIN, None, "create environments")
         with self.db.write() as conn:
             if conn.execute(sa.select(_ENV.id).where(_ENV.name == name)).first() is not None:
                 raise AlreadyExists(f"environment {name!r} already exists", environment=name)
@@ -102,6 +105,7 @@ class DeploymentsService(ServiceBase):
         validate_environment(environment)
         validate_status(status)
         check_text(note, "note", MAX_REASON)
+        require(actor, Permission.DEPLOY, parsed.name, f"record deployments of {parsed.name!r}")
         with self.db.write() as conn:
             env = conn.execute(sa.select(_ENV.id).where(_ENV.name == environment)).first()
             if env is None:
@@ -163,9 +167,13 @@ class DeploymentsService(ServiceBase):
         the whole log; newest first, optionally for one model or one environment."""
         if model is not None:
             validate_model_name(model)
+            require(actor, Permission.READ, model, f"read the deployments of {model!r}")
         if environment is not None:
             validate_environment(environment)
         query = sa.select(*_DEPLOYMENT_COLUMNS).select_from(_DEPLOYMENT_FROM)
+        scope = read_scope(actor, _DEP.model_name)
+        if scope is not None:
+            query = query.where(scope)
         if model is not None:
             query = query.where(_DEP.model_name == model)
         if environment is not None:

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain.entities import EventBatch
 from modelreg.domain.names import validate_model_name
 from modelreg.errors import InvalidArgument
+from modelreg.service.authz import read_scope, require
 from modelreg.service.common import ServiceBase
 from modelreg.service.events import to_event
 from modelreg.store import tables as t
@@ -67,7 +69,10 @@ class FeedService(ServiceBase):
     ) -> EventBatch:
         """Model events with an id above ``after``, oldest first; at once, without waiting."""
         size, checked = check_feed_args(after, limit, model, kinds)
+        if model is not None:
+            require(actor, Permission.READ, model, f"read the events of {model!r}")
         e = t.events.c
+        scope = read_scope(actor, e.model_name)
         with self.db.read() as conn:
             # The bound first: on PostgreSQL each statement sees the newest commits, and an
             # event committed between the two must not be skipped by the cursor.
@@ -77,6 +82,8 @@ class FeedService(ServiceBase):
             )
             if model is not None:
                 query = query.where(e.model_name == model)
+            if scope is not None:
+                query = query.where(scope)
             if checked:
                 query = query.where(e.kind.in_(checked))
             rows = conn.execute(query.order_by(e.id).limit(size)).all()

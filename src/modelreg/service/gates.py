@@ -14,12 +14,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain import gates as g
 from modelreg.domain.entities import ModelVersion
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.names import validate_model_name
 from modelreg.domain.refs import Ref, parse_ref
 from modelreg.errors import InvalidArgument, PolicyViolation
+from modelreg.service.authz import require
 from modelreg.service.common import ServiceBase
 from modelreg.service.events import record, utcnow
 from modelreg.store import queries as q
@@ -98,15 +100,24 @@ def evaluate_gate(
     )
 
 
-def enforce_gate(evaluation: g.GateEvaluation | None, *, override: bool, reason: str) -> None:
+def enforce_gate(
+    evaluation: g.GateEvaluation | None,
+    *,
+    override: bool,
+    reason: str,
+    actor: Principal,
+    model: str,
+) -> None:
     """Refuse a failing gate with PolicyViolation (the evaluation in its details), unless
-    overridden with a reason."""
+    overridden with a reason by an admin of the model."""
     if evaluation is None or evaluation.passed:
         return
     if override:
-        # authz: admin only -- overriding a failing gate is an administrator's decision.
         if not reason.strip():
             raise InvalidArgument("overriding a failing gate needs a reason")
+        # Overriding a failing gate is an administrator's decision, and it is audited
+        # with the transition (``gates.overridden`` in the event's details).
+        require(actor, Permission.ADMIN, model, f"override the promotion gate of {model!r}")
         return
     raise PolicyViolation(evaluation.summary(), evaluation=evaluation.to_dict())
 
@@ -118,6 +129,7 @@ class GatesService(ServiceBase):
         """The current gate policy of a model, or of the registry when ``model`` is None."""
         if model is not None:
             validate_model_name(model)
+            require(actor, Permission.READ, model, f"read the gates of {model!r}")
         with self.db.read() as conn:
             if model is not None:
                 q.model_row(conn, model)
@@ -137,6 +149,8 @@ class GatesService(ServiceBase):
         gates = g.gates_from_text(policy) if isinstance(policy, str) else g.parse_gates(policy)
         if model is not None:
             validate_model_name(model)
+        what = "the registry's gates" if model is None else f"the gates of {model!r}"
+        require(actor, Permission.ADMIN, model, f"change {what}")
         with self.db.write() as conn:
             if model is not None:
                 q.model_row(conn, model, lock=True)
@@ -184,6 +198,7 @@ class GatesService(ServiceBase):
         parsed = parse_ref(ref)
         if not isinstance(stage, str):
             raise InvalidArgument("stage must be a string")
+        require(actor, Permission.READ, parsed.name, f"read model {parsed.name!r}")
         target = stage.lower()
         with self.db.read() as conn:
             lc = q.lifecycle(conn)

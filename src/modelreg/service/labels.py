@@ -63,7 +63,9 @@ class LabelsService(ServiceBase):
             lc.check_transition(row.stage, target)
             # Evaluated before the previous holder moves out: it is the baseline.
             evaluation = evaluate_gate(conn, row, target, lc)
-            enforce_gate(evaluation, override=override, reason=reason)
+            enforce_gate(
+                evaluation, override=override, reason=reason, actor=actor, model=row.model_name
+            )
             gate_details: dict[str, Any] = {}
             if evaluation is not None:
                 overridden = override and not evaluation.passed

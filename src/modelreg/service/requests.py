@@ -16,13 +16,16 @@ from sqlalchemy.engine import Connection
 from modelreg.auth.principal import Principal
 from modelreg.auth.roles import Permission, Role
 from modelreg.domain.entities import Page
+from modelreg.domain.gates import GateEvaluation
 from modelreg.domain.governance import REQUEST_STATUSES, Approval, TransitionRequest
+from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.names import validate_model_name
 from modelreg.domain.refs import parse_ref
 from modelreg.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from modelreg.service.authz import read_scope, require, require_role
 from modelreg.service.common import MAX_REASON, check_text
 from modelreg.service.events import record, utcnow
+from modelreg.service.gates import enforce_gate, evaluate_gate
 from modelreg.service.labels import LabelsService
 from modelreg.service.policy import stage_rule
 from modelreg.store import queries as q
@@ -53,6 +56,8 @@ class RequestsService(LabelsService):
             lc = q.lifecycle(conn)
             row = q.version_row(conn, parsed, lc)
             lc.check_transition(row.stage, target)
+            # A request that its gate already refuses would only wait to fail: say so now.
+            _check_gate(conn, actor, row, target, lc)
             duplicate = conn.execute(
                 sa.select(_R.id).where(
                     _R.version_id == row.id, _R.to_stage == target, _R.status == "open"
@@ -259,6 +264,9 @@ class RequestsService(LabelsService):
         # The version may have moved since the request was opened; the lifecycle decides
         # again, and a refusal rolls the approval back with it.
         lc.check_transition(row.stage, req.to_stage)
+        # The gate is evaluated again against the stage's holder at this moment.
+        evaluation = _check_gate(conn, actor, row, req.to_stage, lc)
+        gates = {"gates": evaluation.to_dict()} if evaluation is not None else {}
         self._move(
             conn,
             actor,
@@ -269,6 +277,7 @@ class RequestsService(LabelsService):
             request=req.id,
             requested_by=req.requested_by,
             approved_by=approvers,
+            **gates,
         )
         conn.execute(
             sa.update(t.transition_requests)
@@ -318,6 +327,16 @@ class RequestsService(LabelsService):
             decided_at=row.decided_at,
             comment=row.comment,
         )
+
+
+def _check_gate(
+    conn: Connection, actor: Principal, row: Any, target: str, lc: Lifecycle
+) -> GateEvaluation | None:
+    # Requests carry no override: a failing gate is overridden only by an admin's direct
+    # transition, with its reason.
+    evaluation = evaluate_gate(conn, row, target, lc)
+    enforce_gate(evaluation, override=False, reason="", actor=actor, model=row.model_name)
+    return evaluation
 
 
 def _rank(role: Role) -> int:

@@ -11,11 +11,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from modelreg.auth.principal import Principal
+from modelreg.auth.roles import Permission
 from modelreg.domain.entities import Page
 from modelreg.domain.names import validate_model_name
 from modelreg.domain.webhooks import Webhook, WebhookDelivery, validate_url
 from modelreg.errors import InvalidArgument, NotFound
 from modelreg.events import delivery
+from modelreg.service.authz import require
 from modelreg.service.common import MAX_DESCRIPTION, ServiceBase, check_text, rows_by_id
 from modelreg.service.events import record, utcnow
 from modelreg.store import search as s
@@ -87,6 +89,7 @@ class WebhooksService(ServiceBase):
         """Subscribe ``url`` to future events (of ``kinds``, about ``model``; None: all).
         The returned webhook carries its signing secret, which is not shown again."""
         validate_url(url)
+        require(actor, Permission.ADMIN, None, "manage webhooks")
         checked = _check_kinds(kinds)
         if model is not None:
             validate_model_name(model)
@@ -123,6 +126,7 @@ class WebhooksService(ServiceBase):
         self, actor: Principal, *, page_size: int | None = None, page_token: str | None = None
     ) -> Page[Webhook]:
         """Every webhook, newest first (without secrets)."""
+        require(actor, Permission.ADMIN, None, "manage webhooks")
         with self.db.read() as conn:
             rows, token = rows_by_id(
                 conn,
@@ -140,6 +144,7 @@ class WebhooksService(ServiceBase):
 
     def delete_webhook(self, actor: Principal, webhook_id: int) -> None:
         """Unsubscribe; pending deliveries are dropped with the webhook."""
+        require(actor, Permission.ADMIN, None, "manage webhooks")
         with self.db.write() as conn:
             hook = self._webhook_row(conn, webhook_id)
             conn.execute(sa.delete(t.webhooks).where(_W.id == webhook_id))
@@ -154,6 +159,7 @@ class WebhooksService(ServiceBase):
         page_token: str | None = None,
     ) -> Page[WebhookDelivery]:
         """A webhook's delivery log, newest first: status, attempts, last answer."""
+        require(actor, Permission.ADMIN, None, "manage webhooks")
         with self.db.read() as conn:
             self._webhook_row(conn, webhook_id)
             rows, token = rows_by_id(
@@ -175,6 +181,7 @@ class WebhooksService(ServiceBase):
     def test_webhook(self, actor: Principal, webhook_id: int) -> WebhookDelivery:
         """Send a signed ``ping`` to the webhook now and return the logged result (one
         attempt, no retries: the caller sees at once whether the receiver works)."""
+        require(actor, Permission.ADMIN, None, "manage webhooks")
         now = utcnow()
         with self.db.write() as conn:
             hook = self._webhook_row(conn, webhook_id)
