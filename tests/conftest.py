@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import modelreg
+import s3server
 from inprocess import InProcessTransport
 from modelreg.client import RemoteRegistry
 from modelreg.config import Config
@@ -35,8 +36,12 @@ def postgres_admin_url() -> str:
     return os.environ.get("MODELREG_TEST_POSTGRES_URL", DEFAULT_PG)
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(f"PostgreSQL is required in CI: {reason}")
     pytest.skip(f"PostgreSQL not reachable: {reason}")
 
@@ -111,6 +116,13 @@ def make_registry(
     mode: str, backing: EmbeddedRegistry
 ) -> Iterator[Callable[..., modelreg.Registry]]:
     """Open registries over the same metadata and blob store, as different users."""
+    yield from registries_over(mode, backing)
+
+
+def registries_over(
+    mode: str, backing: EmbeddedRegistry
+) -> Iterator[Callable[..., modelreg.Registry]]:
+    """The body of ``make_registry`` for any backing registry."""
     opened: list[modelreg.Registry] = []
     app = create_app(backing.config) if mode == "remote" else None
 
@@ -155,3 +167,56 @@ def model_dir(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+# ------------------------------------------------------------------ S3-compatible store
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Server]:
+    """A moto S3 server for this test process. Skipped without moto on a laptop; with
+    ``CI=true`` its absence fails the run instead."""
+    try:
+        server = s3server.start(tmp_path_factory.mktemp("s3"))
+    except s3server.Unavailable as exc:
+        if in_ci():
+            pytest.fail(f"an S3 server is required in CI: {exc}")
+        pytest.skip(f"no S3 server: {exc}")
+    yield server
+    server.stop()
+
+
+def use_s3(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point this process's AWS settings at ``server``."""
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+
+
+def new_bucket(server: s3server.S3Server) -> str:
+    bucket = f"modelreg-{uuid.uuid4().hex[:16]}"
+    server.client().create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+def s3_uri(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://BUCKET/registry`` in a fresh bucket, with the AWS settings pointing at it."""
+    use_s3(s3_server, monkeypatch)
+    return f"s3://{new_bucket(s3_server)}/registry"
+
+
+@pytest.fixture
+def s3_backing(registry_uri: str, s3_uri: str) -> Iterator[EmbeddedRegistry]:
+    """Like ``backing``, with its blobs in a bucket."""
+    registry = EmbeddedRegistry(Config.load(uri=registry_uri, artifacts=s3_uri, user="alice"))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def s3_reg(mode: str, s3_backing: EmbeddedRegistry) -> Iterator[modelreg.Registry]:
+    """Like ``reg``, over a registry whose blobs are in a bucket."""
+    for make in registries_over(mode, s3_backing):
+        yield make()

@@ -30,13 +30,20 @@ from modelreg.service.registry import RegistryService
 from modelreg.store.database import Database
 
 
-def open_artifacts(location: str, *, fsync: bool) -> ArtifactStore:
-    """The blob store for a location string (a folder or ``file://`` URI)."""
+def open_artifacts(location: str, *, fsync: bool, addressing_style: str = "auto") -> ArtifactStore:
+    """The blob store for a location string: a folder, ``file://`` URI or ``s3://`` URI."""
+    if location.startswith("s3://"):
+        # Imported here: boto3 takes a noticeable time to import, which registries on a
+        # local folder (and every CLI call on one) should not pay.
+        
+        return S3ArtifactStore(location, addressing_style=addressing_style)
     if location.startswith("file://"):
         location = location[len("file://") :]
     elif "://" in location:
         scheme = location.split("://", 1)[0]
-        raise InvalidArgument(f"unsupported artifact store {scheme!r}: use a local folder")
+        raise InvalidArgument(
+            f"unsupported artifact store {scheme!r}: use a local folder or s3://bucket/prefix"
+        )
     return LocalArtifactStore(location, fsync=fsync)
 
 
@@ -48,7 +55,9 @@ class EmbeddedRegistry:
         self.principal = principal or Principal(config.user)
         self.db = Database(config.uri, busy_timeout=config.busy_timeout, durable=config.fsync)
         self.db.upgrade()
-        self.blobs = open_artifacts(config.artifacts, fsync=config.fsync)
+        self.blobs = open_artifacts(
+            config.artifacts, fsync=config.fsync, addressing_style=config.s3_addressing_style
+        )
         self.service = RegistryService(self.db, self.blobs)
 
     def __enter__(self) -> EmbeddedRegistry:

@@ -79,7 +79,13 @@ def store_tree(
     files: list[tuple[str, Path]],
     progress: Progress | None = None,
 ) -> list[FileEntry]:
-    """Store every file as a blob, hashing while copying; returns the manifest entries."""
+    """Store every file as a blob, hashing while copying; returns the manifest entries.
+
+    A store that prefers it (``hash_first``: a bucket) gets each file hashed first, and
+    only the files it lacks, declared with their digest: existing blobs are not re-sent.
+    """
+    if blobs.hash_first:
+        return each_file(lambda item: _put_if_missing(blobs, item, progress), files, "put")
 
     def put(item: tuple[str, Path]) -> FileEntry:
         rel, full = item
@@ -92,6 +98,33 @@ def store_tree(
         return FileEntry(path=rel, size=digest.size, sha256=digest.sha256)
 
     return each_file(put, files, "put")
+
+
+def hash_file(rel: str, full: Path) -> FileEntry:
+    """The manifest entry of one local file, read once."""
+    try:
+        with open(full, "rb", buffering=0) as src:
+            found = hash_stream(src)
+    except OSError as exc:
+        raise StorageError(f"cannot read {full}: {exc}") from exc
+    return FileEntry(path=rel, size=found.size, sha256=found.sha256)
+
+
+def _put_if_missing(
+    blobs: ArtifactStore, item: tuple[str, Path], progress: Progress | None
+) -> FileEntry:
+    # With the digest declared, the store sends nothing it already holds (it only
+    # re-reads the file to check it, and refreshes the blob's age for gc).
+    rel, full = item
+    entry = hash_file(rel, full)
+    try:
+        with open(full, "rb", buffering=0) as src:
+            blobs.put(
+                src, expected_sha256=entry.sha256, expected_size=entry.size, progress=progress
+            )
+    except OSError as exc:
+        raise StorageError(f"cannot read {full}: {exc}") from exc
+    return entry
 
 
 def pull(
