@@ -147,7 +147,5 @@ def _make_user(endpoint: str) -> tuple[str, str]:
     )
     iam.create_user(UserName="registry")
     key = iam.create_access_key(UserName="registry")["AccessKey"]
-    iam.put_user_policy(
-        UserName="registry", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL)
-    )
+    iam.put_user_policy(UserName="registry", PolicyName="all", PolicyDocument=json.dumps(ALLOW_ALL))
     return key["AccessKeyId"], key["SecretAccessKey"]

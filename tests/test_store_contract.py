@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,8 +42,7 @@ def leftovers(store: ArtifactStore) -> list[str]:
     uploads = client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
     objects = client.list_objects_v2(Bucket=store.bucket, Prefix=f"{store.prefix}partial/")
     return sorted(
-        [f"upload:{u['Key']}" for u in uploads]
-        + [o["Key"] for o in objects.get("Contents", [])]
+        [f"upload:{u['Key']}" for u in uploads] + [o["Key"] for o in objects.get("Contents", [])]
     )
 
 
@@ -207,8 +205,8 @@ def test_location_names_the_store(store: ArtifactStore) -> None:
 
 
 @pytest.fixture
-def many(store: ArtifactStore) -> Iterator[list[str]]:
-    yield [store.put(io.BytesIO(data_of(10, i))).sha256 for i in range(3)]
+def many(store: ArtifactStore) -> list[str]:
+    return [store.put(io.BytesIO(data_of(10, i))).sha256 for i in range(3)]
 
 
 def test_open_reads_exact_bytes_in_small_pieces(store: ArtifactStore, many: list[str]) -> None:

@@ -35,7 +35,8 @@ def open_artifacts(location: str, *, fsync: bool, addressing_style: str = "auto"
     if location.startswith("s3://"):
         # Imported here: boto3 takes a noticeable time to import, which registries on a
         # local folder (and every CLI call on one) should not pay.
-        
+        from modelreg.artifacts.s3 import S3ArtifactStore
+
         return S3ArtifactStore(location, addressing_style=addressing_style)
     if location.startswith("file://"):
         location = location[len("file://") :]

@@ -166,7 +166,6 @@ class LocalArtifactStore:
             raise StorageError(f"cannot clean partial uploads in {self.root}: {exc}") from exc
         return removed
 
-
     def check(self) -> None:
         """Raise StorageError unless a file can be created in the store."""
         probe = self._partial / f".ready-{uuid.uuid4().hex}"

@@ -175,9 +175,7 @@ class S3ArtifactStore:
                     **condition,
                 )
                 return
-            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=dst)[
-                "UploadId"
-            ]
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=dst)["UploadId"]
         try:
             parts = []
             for number, start in enumerate(range(0, size, self.copy_part), 1):
@@ -242,7 +240,9 @@ class S3ArtifactStore:
         try:
             return ObjectReader(self.client, self.bucket, key, f"read blob {sha256}")
         except NotFound:
-            raise NotFound(f"blob {sha256} is missing from {self.location}", sha256=sha256) from None
+            raise NotFound(
+                f"blob {sha256} is missing from {self.location}", sha256=sha256
+            ) from None
 
     def delete(self, sha256: str) -> None:
         self._delete_key(self.key_of(sha256))
@@ -299,9 +299,9 @@ class S3ArtifactStore:
 
     def presign_put(self, size: int, expires: int) -> tuple[str, str]:
         """(upload id, URL) for one PUT of ``size`` bytes to a temporary key; the bytes
-        become a blob only through :meth:`finish_upload`."""
-        if size < 0 or size > self.copy_limit:
-            raise InvalidArgument(f"a direct upload takes 0 to {self.copy_limit} bytes, not {size}")
+        become a blob only through :meth:`finish_upload`. One PUT takes at most 5 GiB."""
+        if size < 0 or size > COPY_LIMIT:
+            raise InvalidArgument(f"a direct upload takes 0 to {COPY_LIMIT} bytes, not {size}")
         upload_id = uuid.uuid4().hex
         key = self._partial + upload_id
         with self._translated("sign an upload", key):
@@ -352,4 +352,3 @@ def _check(digest: Digest, sha256: str | None, size: int | None) -> None:
             expected=sha256,
             actual=digest.sha256,
         )
-

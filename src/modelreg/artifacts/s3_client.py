@@ -87,20 +87,21 @@ def make_client(
         retries["mode"] = "standard"
     if "AWS_MAX_ATTEMPTS" not in os.environ:
         retries["total_max_attempts"] = DEFAULT_ATTEMPTS
-    config = botocore.config.Config(
+    options: dict[str, Any] = {
         # SigV4 everywhere: presigned URLs too, which botocore would otherwise sign with
         # the legacy scheme that newer regions and many S3-compatible servers refuse.
-        signature_version="s3v4",
-        retries=retries,  # type: ignore[typeddict-item]
-        max_pool_connections=pool,
-        connect_timeout=10,
-        read_timeout=read_timeout,
-        s3={"addressing_style": addressing_style},  # type: ignore[typeddict-item]
+        "signature_version": "s3v4",
+        "retries": retries,
+        "max_pool_connections": pool,
+        "connect_timeout": 10,
+        "read_timeout": read_timeout,
+        "s3": {"addressing_style": addressing_style},
         # Every byte is hashed with SHA-256 and checked against the digest anyway;
         # botocore's additional CRC32 would cost CPU for no extra guarantee.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
+    config = botocore.config.Config(**options)
     with translated("configure the S3 client", bucket=""):
         client: S3Client = boto3.session.Session().client("s3", config=config)
     return client
@@ -136,7 +137,7 @@ def translated(what: str, *, bucket: str, key: str | None = None) -> Iterator[No
         raise StorageError(
             f"cannot {what}: S3 endpoint unreachable ({exc})", bucket=bucket
         ) from exc
-    except (botocore.exceptions.BotoCoreError, *STREAM_ERRORS) as exc:
+    except STREAM_ERRORS as exc:
         raise StorageError(f"cannot {what}: {type(exc).__name__}: {exc}", bucket=bucket) from exc
 
 
@@ -157,8 +158,7 @@ def from_client_error(
         return NotFound(f"cannot {what}: {where} does not exist", **details)
     if code in _DENIED or status in (401, 403):
         return StorageDenied(
-            f"cannot {what}: S3 refused the registry's credentials for {where} "
-            f"({code}: {message})",
+            f"cannot {what}: S3 refused the registry's credentials for {where} ({code}: {message})",
             **details,
         )
     if code in _THROTTLED:

@@ -59,9 +59,9 @@ def _read_part(src: Readable, size: int) -> bytearray:
         if not n:
             break
         filled += n
-    view.release()
-    del buf[filled:]
-    return buf
+    # A short (last) part is copied: a reader may still hold a view of the buffer,
+    # which forbids resizing it in place.
+    return buf if filled == size else buf[:filled]
 
 
 class MultipartWriter:
@@ -161,7 +161,8 @@ class MultipartWriter:
             if staged.body is not None:
                 self.client.put_object(Bucket=self.bucket, Key=target, Body=staged.body)
                 return
-            assert staged.upload_id is not None and target == self.key
+            assert staged.upload_id is not None
+            assert target == self.key
             self.client.complete_multipart_upload(
                 Bucket=self.bucket,
                 Key=self.key,

@@ -68,6 +68,15 @@ class BlobList(_Body):
     sha256: list[str] = Field(max_length=100_000, description="Hex SHA-256 digests.")
 
 
+class UploadLinkRequest(_Body):
+    size: int = Field(ge=0, le=2**62, description="Size of the blob in bytes.")
+
+
+class FinishUpload(_Body):
+    upload_id: str = Field(description="The id the upload link came with.")
+    size: int = Field(ge=0, le=2**62, description="Size of the blob in bytes.")
+
+
 class GcRequest(_Body):
     grace: str | float = Field(default="24h", description="e.g. 30s, 15m, 24h, 7d or seconds.")
     dry_run: bool = False
