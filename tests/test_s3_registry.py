@@ -218,9 +218,9 @@ def test_a_missing_bucket_is_a_clear_storage_error(
     reg = modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts="s3://no-such-bucket/x")
     with reg, pytest.raises(errors.StorageError, match="bucket 'no-such-bucket' does not exist"):
         reg.register("fraud", model_dir())
-    with modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "b") as local:
-        with pytest.raises(errors.NotFound):
-            local.get_model("fraud")
+    local = modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts=tmp_path / "b")
+    with local, pytest.raises(errors.NotFound):
+        local.get_model("fraud")
 
 
 def test_an_unreachable_endpoint_is_a_storage_error(
@@ -232,9 +232,9 @@ def test_an_unreachable_endpoint_is_a_storage_error(
     use_s3(s3_server, monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard: nobody listens
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    with modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts="s3://bucket/x") as reg:
-        with pytest.raises(errors.StorageError, match="S3 endpoint unreachable") as info:
-            reg.register("fraud", model_dir())
+    reg = modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts="s3://bucket/x")
+    with reg, pytest.raises(errors.StorageError, match="S3 endpoint unreachable") as info:
+        reg.register("fraud", model_dir())
     assert info.value.code == "STORAGE_ERROR"
 
 
