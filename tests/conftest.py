@@ -186,25 +186,11 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3S
     server.stop()
 
 
-def use_s3(server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point this process's AWS settings at ``server``."""
-    for key in [k for k in os.environ if k.startswith("AWS_")]:
-        monkeypatch.delenv(key)
-    for key, value in server.env().items():
-        monkeypatch.setenv(key, value)
-
-
-def new_bucket(server: s3server.S3Server) -> str:
-    bucket = f"modelreg-{uuid.uuid4().hex[:16]}"
-    server.client().create_bucket(Bucket=bucket)
-    return bucket
-
-
 @pytest.fixture
 def s3_uri(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
     """``s3://BUCKET/registry`` in a fresh bucket, with the AWS settings pointing at it."""
-    use_s3(s3_server, monkeypatch)
-    return f"s3://{new_bucket(s3_server)}/registry"
+    s3_server.use(monkeypatch)
+    return f"s3://{s3_server.new_bucket()}/registry"
 
 
 @pytest.fixture

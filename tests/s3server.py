@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 import boto3
 import botocore.config
 import httpx
+import pytest
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -61,6 +63,19 @@ class S3Server:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
+
+    def use(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point this process's AWS settings at the server, for one test."""
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            monkeypatch.delenv(key)
+        for key, value in self.env().items():
+            monkeypatch.setenv(key, value)
+
+    def new_bucket(self) -> str:
+        """Create an empty bucket with a fresh name; returns the name."""
+        bucket = f"modelreg-{uuid.uuid4().hex[:16]}"
+        self.client().create_bucket(Bucket=bucket)
+        return bucket
 
     def client(self, access_key: str | None = None, secret_key: str | None = None) -> S3Client:
         """A plain boto3 client for this server (tests use it behind the registry's back)."""

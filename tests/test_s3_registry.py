@@ -13,7 +13,6 @@ import pytest
 
 import modelreg
 import s3server
-from conftest import new_bucket, use_s3
 from modelreg import errors
 from modelreg.artifacts.s3 import S3ArtifactStore
 from modelreg.client import RemoteRegistry
@@ -214,7 +213,7 @@ def test_a_missing_bucket_is_a_clear_storage_error(
     model_dir: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    use_s3(s3_server, monkeypatch)
+    s3_server.use(monkeypatch)
     reg = modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts="s3://no-such-bucket/x")
     with reg, pytest.raises(errors.StorageError, match="bucket 'no-such-bucket' does not exist"):
         reg.register("fraud", model_dir())
@@ -229,7 +228,7 @@ def test_an_unreachable_endpoint_is_a_storage_error(
     model_dir: Callable[..., Path],
     tmp_path: Path,
 ) -> None:
-    use_s3(s3_server, monkeypatch)
+    s3_server.use(monkeypatch)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # discard: nobody listens
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     reg = modelreg.connect(f"sqlite:///{tmp_path / 'r.db'}", artifacts="s3://bucket/x")
@@ -257,8 +256,8 @@ def test_wrong_credentials_are_a_clear_error_and_write_nothing(
     tmp_path: Path,
     wrong: str,
 ) -> None:
-    use_s3(auth_server, monkeypatch)
-    bucket = new_bucket(auth_server)
+    auth_server.use(monkeypatch)
+    bucket = auth_server.new_bucket()
     if wrong == "unknown-key":
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOBODYKNOWS00000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
