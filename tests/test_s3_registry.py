@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -126,7 +127,7 @@ def server_reg(
     apps = []
     opened: list[RemoteRegistry] = []
 
-    def make(**settings: object) -> RemoteRegistry:
+    def make(**settings: Any) -> RemoteRegistry:
         app = create_app(replace(s3_backing.config, **settings))
         apps.append(app)
         client = httpx.Client(transport=InProcessTransport(app))
