@@ -9,6 +9,7 @@ from typing import Any
 
 from modelreg._version import __version__
 from modelreg.artifacts.base import ArtifactStore
+from modelreg.artifacts.external import is_uri
 from modelreg.artifacts.hashing import Progress
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.auth.principal import Principal
@@ -130,11 +131,17 @@ class EmbeddedRegistry:
         tags: Mapping[str, str] | None = None,
         description: str = "",
         progress: Progress | None = None,
+        external: bool = False,
     ) -> ModelVersion:
         """Store a file or folder and register it as the model's next version.
 
         Metadata is validated first, then every blob is written (hashed while copied),
         then the version is committed in one transaction.
+
+        ``external=True``, or a ``path`` that is a URI (``s3://bucket/key``,
+        ``s3://bucket/prefix/``, ``https://…``), registers the files where they are:
+        each is read once to record its size and SHA-256, and nothing is copied. Pull
+        fetches them from there and refuses them if they changed.
         """
         self.service.check_version_input(
             self.principal,
@@ -145,8 +152,10 @@ class EmbeddedRegistry:
             tags=tags,
             description=description,
         )
-        files = transfer.list_tree(path)
-        entries = transfer.store_tree(self.blobs, files, progress)
+        if external or is_uri(path):
+            entries = transfer.describe_external(path, progress)
+        else:
+            entries = transfer.store_tree(self.blobs, transfer.list_tree(path), progress)
         return self.service.create_version(
             self.principal,
             name,

@@ -284,6 +284,7 @@ def test_verify_detects_a_corrupt_blob_and_pull_refuses_it(fresh: Cli, tmp_path:
         "ok": True,
         "checked_blobs": 1,
         "checked_bytes": 10000,
+        "checked_external": 0,
         "problems": [],
     }
     sha = version["files"][0]["sha256"]

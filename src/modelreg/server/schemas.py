@@ -34,6 +34,11 @@ class FileIn(_Body):
     path: str = Field(description="Relative POSIX path inside the version.")
     size: int = Field(ge=0, le=2**62)
     sha256: str = Field(description="Hex SHA-256 of the file (64 characters).")
+    source: str | None = Field(
+        default=None,
+        description="For an external file, which is not uploaded: where it stays "
+        "(s3://bucket/key or https://…).",
+    )
 
 
 class VersionCreate(_Body):
