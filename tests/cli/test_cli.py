@@ -327,3 +327,20 @@ def test_db_upgrade_and_info(fresh: Cli) -> None:
     assert info["database"] == f"sqlite:///{fresh.home / 'registry.db'}"
     assert info["mode"] == "embedded"
     assert Path(info["artifacts"]) == (fresh.home / "blobs").resolve()
+
+
+def test_register_external_records_files_in_place(fresh: Cli, tmp_path: Path) -> None:
+    model = write_files(tmp_path / "m", {"w.bin": b"weights in place"})
+    version = fresh.json("register", "kept", str(model), "--external")
+    (entry,) = version["files"]
+    assert entry["source"] == (model / "w.bin").resolve().as_uri()
+    assert list((fresh.home / "blobs" / "sha256").iterdir()) == []
+    fresh.ok("pull", "kept/1", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "w.bin").read_bytes() == b"weights in place"
+    (model / "w.bin").write_bytes(b"weights changed!")
+    result = fresh.run("verify")
+    assert result.returncode == 1
+    assert f"{entry['source']} changed" in result.stdout
+    assert "1 external file" in result.stdout
+    fresh.fail("pull", "kept/1", str(tmp_path / "again"), code="INTEGRITY_ERROR")
+    fresh.fail("register", "kept", "ftp://host/w.bin", code="INVALID_ARGUMENT")
