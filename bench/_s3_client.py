@@ -2,7 +2,8 @@
 
     python bench/_s3_client.py SCENARIO JSON-ARGUMENTS
 
-Scenarios: ``boto3`` (``upload_file``/``download_file`` with boto3's defaults),
+Scenarios: ``boto3`` (``upload_file`` with boto3's default transfer settings, one
+streamed ``get_object``; CRC32 checksums off, as in modelreg's client),
 ``obstore`` (``obstore.put``/``obstore.get`` with its defaults), ``embedded``
 (``modelreg.connect(db, artifacts="s3://…")``: register, then pull) and ``remote``
 (``modelreg.connect(URL)`` against ``modelreg serve`` over the bucket: register, then
@@ -39,8 +40,15 @@ def boto3_client(
     _scenario: str, args: dict[str, Any], src: Path, dest: Path
 ) -> tuple[float, float]:
     import boto3
+    import botocore.config
 
-    client = boto3.client("s3")
+    # The settings modelreg's own client uses: no CRC32 on top of what is sent (modelreg
+    # checks SHA-256 instead), so that both sides do the same work on the wire.
+    config = botocore.config.Config(
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    client = boto3.client("s3", config=config)
     start = time.perf_counter()
     client.upload_file(str(src), args["bucket"], args["key"])
     up = time.perf_counter() - start
