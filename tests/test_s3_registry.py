@@ -170,6 +170,16 @@ def test_a_direct_upload_of_wrong_bytes_never_becomes_a_blob(
             json={"upload_id": link["upload_id"], "size": len(data)},
         )
     assert bucket_keys(s3_backing) == []
+    # More bytes than declared (a server that does not enforce the signed length).
+    longer = session.call("POST", f"/api/v1/blobs/{sha}/upload-link", json={"size": len(data)})
+    assert httpx.put(longer["url"], content=data + b"tail").status_code == 200
+    with pytest.raises(errors.DigestMismatch, match=f"more than {len(data)} bytes"):
+        session.call(
+            "POST",
+            f"/api/v1/blobs/{sha}/finish-upload",
+            json={"upload_id": longer["upload_id"], "size": len(data)},
+        )
+    assert bucket_keys(s3_backing) == []
     # An upload that was never sent, or is finished twice, is not found.
     with pytest.raises(errors.NotFound, match="was not received"):
         session.call(

@@ -31,7 +31,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from modelreg.artifacts.base import BlobStat
-from modelreg.artifacts.hashing import Digest, Progress, Readable, TooLarge, hash_stream
+from modelreg.artifacts.hashing import (
+    Digest,
+    Progress,
+    Readable,
+    TooLarge,
+    copy_and_hash,
+    hash_stream,
+)
 from modelreg.artifacts.s3_client import make_client, parse_s3_uri, translated
 from modelreg.artifacts.s3_io import (
     CONCURRENCY,
@@ -328,7 +335,12 @@ class S3ArtifactStore:
             ) from None
         try:
             with reader:
-                digest = hash_stream(reader)
+                try:
+                    # Stops early on a body larger than declared: not every S3-compatible
+                    # server enforces the Content-Length the URL was signed for.
+                    digest = copy_and_hash(reader, None, max_size=size + 1)
+                except TooLarge:
+                    raise _size_mismatch(f"more than {size}", size) from None
                 etag = reader.etag
             _check(digest, sha256, size)
             self._move_into_place(temp, self.key_of(sha256), size, etag)
