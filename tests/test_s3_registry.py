@@ -284,3 +284,23 @@ def test_wrong_credentials_are_a_clear_error_and_write_nothing(
     assert listed.get("Contents", []) == []
     uploads = auth_server.client().list_multipart_uploads(Bucket=bucket)
     assert uploads.get("Uploads", []) == []
+
+
+def test_readiness_reports_an_unusable_bucket(
+    s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from inprocess import InProcessTransport
+    from modelreg.server import create_app
+
+    s3_server.use(monkeypatch)
+    for bucket, status in ((s3_server.new_bucket(), 200), ("no-such-bucket", 503)):
+        config = Config.load(uri=f"sqlite:///{tmp_path / 'r.db'}", artifacts=f"s3://{bucket}/r")
+        app = create_app(config)
+        try:
+            with httpx.Client(transport=InProcessTransport(app)) as client:
+                answer = client.get("http://modelreg.test/readyz")
+        finally:
+            app.state.registry.close()
+        assert answer.status_code == status, answer.text
+        if status == 503:
+            assert "bucket 'no-such-bucket' does not exist" in answer.json()["problems"][0]
