@@ -4,7 +4,8 @@ Point ``AWS_ENDPOINT_URL`` at ``proxy.endpoint``; requests are forwarded unchang
 (the signature covers the Host header, which S3 servers check only when they check
 signatures at all: moto's default does not). ``throttle(n)`` answers the next ``n``
 requests with 503 SlowDown; ``cut_next_download(after)`` sends only ``after`` bytes of
-the next GET's body and then drops the connection.
+the next GET's body and then drops the connection; ``drop_next_upload()`` reads half of
+the next PUT's body and then drops the connection without answering.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class FaultyProxy:
         self.lock = threading.Lock()
         self.to_throttle = 0
         self.cut_after: int | None = None
+        self.drop_upload = False
+        self.dropped = 0
         self.requests: list[str] = []
         self.throttled = 0
         self.cuts = 0
@@ -72,6 +75,10 @@ class FaultyProxy:
         with self.lock:
             self.cut_after = after
 
+    def drop_next_upload(self) -> None:
+        with self.lock:
+            self.drop_upload = True
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -79,6 +86,15 @@ class FaultyProxy:
 
     def forward(self, handler: http.server.BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
+        with self.lock:
+            drop = self.drop_upload and handler.command == "PUT" and length > 1
+            if drop:
+                self.drop_upload = False
+                self.dropped += 1
+        if drop:
+            handler.rfile.read(length // 2)
+            handler.close_connection = True  # no answer: the connection just ends
+            return
         body = handler.rfile.read(length) if length else b""
         with self.lock:
             self.requests.append(f"{handler.command} {handler.path}")
@@ -115,7 +131,9 @@ class FaultyProxy:
                 "date",
             ):
                 handler.send_header(key, value)
-        handler.send_header("content-length", str(len(content)))
+        # A HEAD answer has no body but the length of the one a GET would get.
+        length = answer.getheader("content-length") if handler.command == "HEAD" else None
+        handler.send_header("content-length", length or str(len(content)))
         if cut is not None:
             handler.send_header("connection", "close")
         handler.end_headers()

@@ -20,6 +20,7 @@ from modelreg.client import RemoteRegistry
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.protocol import Registry
+from s3faults import FaultyProxy
 
 MIB = 1024 * 1024
 
@@ -203,6 +204,35 @@ def test_a_direct_upload_of_wrong_bytes_never_becomes_a_blob(
     )
     assert done == {"sha256": sha, "size": len(data)}
     assert bucket_keys(s3_backing) == [f"registry/sha256/{sha}"]
+
+
+def test_an_interrupted_direct_upload_leaves_nothing_and_a_retry_succeeds(
+    server_reg: Callable[..., RemoteRegistry],
+    s3_backing: EmbeddedRegistry,
+    s3_server: s3server.S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+    model_dir: Callable[..., Path],
+    tmp_path: Path,
+) -> None:
+    proxy = FaultyProxy(s3_server.endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)  # presigned URLs go through it
+    try:
+        reg = server_reg()
+        data = os.urandom(3 * MIB)
+        folder = model_dir(files={"w.bin": data})
+        proxy.drop_next_upload()
+        with pytest.raises(errors.StorageError, match="cannot upload"):
+            reg.register("cut", folder)
+        assert proxy.dropped == 1
+        assert bucket_keys(s3_backing) == []  # neither a blob nor a temporary object
+        with pytest.raises(errors.NotFound):
+            reg.get_model("cut")
+        mv = reg.register("cut", folder)
+        assert bucket_keys(s3_backing) == [f"registry/sha256/{mv.files[0].sha256}"]
+        reg.pull("cut/1", tmp_path / "out")
+        assert (tmp_path / "out" / "w.bin").read_bytes() == data
+    finally:
+        proxy.close()
 
 
 def test_download_links_are_only_for_stored_blobs(
