@@ -8,13 +8,20 @@ one part is sent with a single PUT, once its digest is known.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.client
 import io
+import os
+import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import botocore.exceptions
 
 from modelreg.artifacts.hashing import Digest, Progress, Readable, TooLarge
 from modelreg.artifacts.s3_client import STREAM_ERRORS, translated
@@ -29,6 +36,8 @@ MAX_PARTS = 10_000  # S3's limit per multipart upload
 CONCURRENCY = 4
 # A reader re-requests the rest of an object this many times after a broken connection.
 READ_RETRIES = 3
+READ_TIMEOUT = 120.0
+READ_ERRORS: tuple[type[BaseException], ...] = (*STREAM_ERRORS, http.client.HTTPException)
 
 
 def part_size_for(size_hint: int | None, minimum: int = PART_SIZE) -> int:
@@ -189,7 +198,14 @@ class MultipartWriter:
 class ObjectReader(io.RawIOBase):
     """An object's bytes as a raw stream. A connection that breaks mid-way is resumed
     with a ranged request for the rest, pinned to the same object by its ETag, so a
-    resumed read never mixes two versions of a key."""
+    resumed read never mixes two versions of a key.
+
+    The first request goes through a presigned URL over ``http.client``, which reads
+    straight into the caller's buffer: botocore's response layers (urllib3) cost more
+    CPU per byte than the SHA-256 every read is checked with. Anything but a plain 200
+    (an error, a throttled request, an endpoint this path cannot reach) falls back to
+    botocore's ``get_object``, with its retries and the error translation.
+    """
 
     def __init__(self, client: S3Client, bucket: str, key: str, what: str) -> None:
         self._client = client
@@ -199,7 +215,38 @@ class ObjectReader(io.RawIOBase):
         self._pos = 0
         self._etag: str | None = None
         self._body: Any = None
-        self._open(0)
+        if not self._open_direct():
+            self._open(0)
+
+    def _open_direct(self) -> bool:
+        try:
+            url = self._client.generate_presigned_url(
+                "get_object", Params={"Bucket": self._bucket, "Key": self._key}, ExpiresIn=300
+            )
+        except botocore.exceptions.BotoCoreError:
+            return False  # e.g. no credentials: get_object reports it properly
+        parts = urlsplit(url)
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(
+                parts.hostname or "", parts.port, timeout=READ_TIMEOUT, context=_tls()
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                parts.hostname or "", parts.port, timeout=READ_TIMEOUT
+            )
+        try:
+            conn.request("GET", f"{parts.path}?{parts.query}", headers={"user-agent": "modelreg"})
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            return False
+        if response.status != 200:
+            conn.close()
+            return False
+        self._etag = response.getheader("etag")
+        self._body = _DirectBody(conn, response)
+        return True
 
     def _open(self, start: int) -> None:
         kwargs: dict[str, Any] = {"Bucket": self._bucket, "Key": self._key}
@@ -224,7 +271,7 @@ class ObjectReader(io.RawIOBase):
         for attempt in range(READ_RETRIES + 1):
             try:
                 n = int(self._body.readinto(buffer))
-            except STREAM_ERRORS as exc:
+            except READ_ERRORS as exc:
                 if attempt == READ_RETRIES:
                     raise StorageError(
                         f"cannot {self._what}: the connection broke {attempt + 1} times: {exc}"
@@ -241,3 +288,29 @@ class ObjectReader(io.RawIOBase):
         if not self.closed and self._body is not None:
             self._body.close()
         super().close()
+
+
+class _DirectBody:
+    """A response body of ``http.client``; a short body raises, so the reader resumes."""
+
+    def __init__(self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse):
+        self._conn = conn
+        self._response = response
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._response.readinto(buffer)
+        left = self._response.length
+        if n == 0 and len(buffer) and left:
+            # http.client reports a connection closed early as an ordinary end of body.
+            raise http.client.IncompleteRead(b"", left)
+        return n
+
+    def close(self) -> None:
+        self._response.close()
+        self._conn.close()
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    # The CA bundle AWS tools honour, for S3-compatible servers with a private CA.
+    return ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
