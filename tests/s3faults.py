@@ -132,8 +132,8 @@ class FaultyProxy:
             ):
                 handler.send_header(key, value)
         # A HEAD answer has no body but the length of the one a GET would get.
-        length = answer.getheader("content-length") if handler.command == "HEAD" else None
-        handler.send_header("content-length", length or str(len(content)))
+        declared = answer.getheader("content-length") if handler.command == "HEAD" else None
+        handler.send_header("content-length", declared or str(len(content)))
         if cut is not None:
             handler.send_header("connection", "close")
         handler.end_headers()
