@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import modelreg
+import s3server
 from inprocess import InProcessTransport
 from modelreg.client import RemoteRegistry
 from modelreg.config import Config
@@ -36,8 +37,12 @@ def postgres_admin_url() -> str:
     return os.environ.get("MODELREG_TEST_POSTGRES_URL", DEFAULT_PG)
 
 
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    if in_ci():
         pytest.fail(f"PostgreSQL is required in CI: {reason}")
     pytest.skip(f"PostgreSQL not reachable: {reason}")
 
@@ -114,6 +119,13 @@ def make_registry(
     mode: str, backing: EmbeddedRegistry
 ) -> Iterator[Callable[..., modelreg.Registry]]:
     """Open registries over the same metadata and blob store, as different users."""
+    yield from registries_over(mode, backing)
+
+
+def registries_over(
+    mode: str, backing: EmbeddedRegistry
+) -> Iterator[Callable[..., modelreg.Registry]]:
+    """The body of ``make_registry`` for any backing registry."""
     opened: list[modelreg.Registry] = []
     app = create_app(backing.config) if mode == "remote" else None
 
@@ -158,3 +170,42 @@ def model_dir(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+# ------------------------------------------------------------------ S3-compatible store
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3server.S3Server]:
+    """A moto S3 server for this test process. Skipped without moto on a laptop; with
+    ``CI=true`` its absence fails the run instead."""
+    try:
+        server = s3server.start(tmp_path_factory.mktemp("s3"))
+    except s3server.Unavailable as exc:
+        if in_ci():
+            pytest.fail(f"an S3 server is required in CI: {exc}")
+        pytest.skip(f"no S3 server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_uri(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``s3://BUCKET/registry`` in a fresh bucket, with the AWS settings pointing at it."""
+    s3_server.use(monkeypatch)
+    return f"s3://{s3_server.new_bucket()}/registry"
+
+
+@pytest.fixture
+def s3_backing(registry_uri: str, s3_uri: str) -> Iterator[EmbeddedRegistry]:
+    """Like ``backing``, with its blobs in a bucket."""
+    registry = EmbeddedRegistry(Config.load(uri=registry_uri, artifacts=s3_uri, user="alice"))
+    yield registry
+    registry.close()
+
+
+@pytest.fixture
+def s3_reg(mode: str, s3_backing: EmbeddedRegistry) -> Iterator[modelreg.Registry]:
+    """Like ``reg``, over a registry whose blobs are in a bucket."""
+    for make in registries_over(mode, s3_backing):
+        yield make()

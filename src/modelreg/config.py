@@ -106,7 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ARTIFACTS",
-        "Blob store: a local folder (or file:// URI). Defaults to blobs/ in MODELREG_HOME.",
+        "Blob store: a local folder (or file:// URI), or s3://bucket/prefix for an "
+        "S3-compatible bucket (endpoint, region and credentials from the standard AWS "
+        "settings, e.g. AWS_ENDPOINT_URL). Defaults to blobs/ in MODELREG_HOME.",
         lambda env: str(_home(env) / "blobs"),
         _str,
     ),
@@ -128,6 +130,34 @@ SETTINGS: tuple[Setting, ...] = (
         "(true/false). Turning it off trades crash safety for speed.",
         lambda _env: "true",
         _bool,
+    ),
+    Setting(
+        "S3_ADDRESSING_STYLE",
+        "How bucket names go into S3 requests: auto, path (http://host/bucket/key, what "
+        "most self-hosted S3-compatible servers need) or virtual (http://bucket.host/key).",
+        lambda _env: "auto",
+        _str,
+    ),
+    Setting(
+        "DIRECT_DOWNLOADS",
+        "Server: hand clients short-lived presigned URLs so they download blobs straight "
+        "from the bucket (S3 stores only; true/false).",
+        lambda _env: "true",
+        _bool,
+    ),
+    Setting(
+        "DIRECT_UPLOADS",
+        "Server: let clients upload blobs straight to the bucket through presigned URLs; "
+        "the server still reads each upload back once to verify its SHA-256 before it "
+        "becomes a blob (S3 stores only; true/false).",
+        lambda _env: "true",
+        _bool,
+    ),
+    Setting(
+        "PRESIGN_EXPIRY",
+        "Server: seconds a presigned upload or download URL stays valid.",
+        lambda _env: "900",
+        _seconds,
     ),
     Setting(
         "TOKEN",
@@ -197,6 +227,10 @@ class Config:
     user: str
     busy_timeout: float
     fsync: bool
+    s3_addressing_style: str
+    direct_downloads: bool
+    direct_uploads: bool
+    presign_expiry: float
     token: str | None
     credentials: Path
     auth: str

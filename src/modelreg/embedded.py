@@ -10,6 +10,7 @@ from typing import Any
 
 from modelreg._version import __version__
 from modelreg.artifacts.base import ArtifactStore
+from modelreg.artifacts.external import is_uri
 from modelreg.artifacts.hashing import Progress
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.auth.principal import Principal
@@ -37,13 +38,21 @@ from modelreg.service.registry import RegistryService
 from modelreg.store.database import Database
 
 
-def open_artifacts(location: str, *, fsync: bool) -> ArtifactStore:
-    """The blob store for a location string (a folder or ``file://`` URI)."""
+def open_artifacts(location: str, *, fsync: bool, addressing_style: str = "auto") -> ArtifactStore:
+    """The blob store for a location string: a folder, ``file://`` URI or ``s3://`` URI."""
+    if location.startswith("s3://"):
+        # Imported here: boto3 takes a noticeable time to import, which registries on a
+        # local folder (and every CLI call on one) should not pay.
+        from modelreg.artifacts.s3 import S3ArtifactStore
+
+        return S3ArtifactStore(location, addressing_style=addressing_style)
     if location.startswith("file://"):
         location = location[len("file://") :]
     elif "://" in location:
         scheme = location.split("://", 1)[0]
-        raise InvalidArgument(f"unsupported artifact store {scheme!r}: use a local folder")
+        raise InvalidArgument(
+            f"unsupported artifact store {scheme!r}: use a local folder or s3://bucket/prefix"
+        )
     return LocalArtifactStore(location, fsync=fsync)
 
 
@@ -55,7 +64,9 @@ class EmbeddedRegistry(EmbeddedGovernance):
         self.principal = principal or Principal(config.user)
         self.db = Database(config.uri, busy_timeout=config.busy_timeout, durable=config.fsync)
         self.db.upgrade()
-        self.blobs = open_artifacts(config.artifacts, fsync=config.fsync)
+        self.blobs = open_artifacts(
+            config.artifacts, fsync=config.fsync, addressing_style=config.s3_addressing_style
+        )
         self.service = RegistryService(self.db, self.blobs)
 
     def __enter__(self) -> EmbeddedRegistry:
@@ -127,11 +138,17 @@ class EmbeddedRegistry(EmbeddedGovernance):
         tags: Mapping[str, str] | None = None,
         description: str = "",
         progress: Progress | None = None,
+        external: bool = False,
     ) -> ModelVersion:
         """Store a file or folder and register it as the model's next version.
 
         Metadata is validated first, then every blob is written (hashed while copied),
         then the version is committed in one transaction.
+
+        ``external=True``, or a ``path`` that is a URI (``s3://bucket/key``,
+        ``s3://bucket/prefix/``, ``https://…``), registers the files where they are:
+        each is read once to record its size and SHA-256, and nothing is copied. Pull
+        fetches them from there and refuses them if they changed.
         """
         self.service.check_version_input(
             self.principal,
@@ -142,8 +159,10 @@ class EmbeddedRegistry(EmbeddedGovernance):
             tags=tags,
             description=description,
         )
-        files = transfer.list_tree(path)
-        entries = transfer.store_tree(self.blobs, files, progress)
+        if external or is_uri(path):
+            entries = transfer.describe_external(path, progress)
+        else:
+            entries = transfer.store_tree(self.blobs, transfer.list_tree(path), progress)
         return self.service.create_version(
             self.principal,
             name,

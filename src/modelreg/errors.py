@@ -159,6 +159,14 @@ class StorageError(ModelregError):
     status = 503
 
 
+class StorageDenied(StorageError):
+    """The blob store refuses the registry's own credentials (wrong keys, no access to the
+    bucket). Not the caller's permission, and not transient: retrying will not help until
+    the store's configuration is fixed."""
+
+    code = "STORAGE_DENIED"
+
+
 ALL_ERRORS: tuple[type[ModelregError], ...] = (
     ModelregError,
     InvalidArgument,
@@ -179,6 +187,7 @@ ALL_ERRORS: tuple[type[ModelregError], ...] = (
     IntegrityError,
     ManifestMismatch,
     StorageError,
+    StorageDenied,
 )
 
 

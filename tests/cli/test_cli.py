@@ -284,6 +284,7 @@ def test_verify_detects_a_corrupt_blob_and_pull_refuses_it(fresh: Cli, tmp_path:
         "ok": True,
         "checked_blobs": 1,
         "checked_bytes": 10000,
+        "checked_external": 0,
         "problems": [],
     }
     sha = version["files"][0]["sha256"]
@@ -381,3 +382,20 @@ def test_events_environments_deployments_and_webhooks(fresh: Cli, tmp_path: Path
     assert fresh.json("webhooks", "deliveries", str(added["id"]))["items"] == []
     fresh.ok("webhooks", "rm", str(added["id"]))
     fresh.fail("webhooks", "test", str(added["id"]), code="NOT_FOUND")
+
+
+def test_register_external_records_files_in_place(fresh: Cli, tmp_path: Path) -> None:
+    model = write_files(tmp_path / "m", {"w.bin": b"weights in place"})
+    version = fresh.json("register", "kept", str(model), "--external")
+    (entry,) = version["files"]
+    assert entry["source"] == (model / "w.bin").resolve().as_uri()
+    assert list((fresh.home / "blobs" / "sha256").iterdir()) == []
+    fresh.ok("pull", "kept/1", str(tmp_path / "out"))
+    assert (tmp_path / "out" / "w.bin").read_bytes() == b"weights in place"
+    (model / "w.bin").write_bytes(b"weights changed!")
+    result = fresh.run("verify")
+    assert result.returncode == 1
+    assert f"{entry['source']} changed" in result.stdout
+    assert "1 external file" in result.stdout
+    fresh.fail("pull", "kept/1", str(tmp_path / "again"), code="INTEGRITY_ERROR")
+    fresh.fail("register", "kept", "ftp://host/w.bin", code="INVALID_ARGUMENT")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from modelreg import errors
-from modelreg.domain.manifest import FileEntry, Manifest, validate_relpath
+from modelreg.domain.manifest import FileEntry, Manifest, validate_relpath, validate_source
 from modelreg.domain.names import validate_alias, validate_key, validate_model_name
 from modelreg.domain.refs import Ref, parse_ref
 
@@ -86,3 +86,46 @@ def test_manifest_rejects_bad_entries() -> None:
         Manifest.build([FileEntry("a", -1, SHA)])
     with pytest.raises(errors.InvalidPath, match="both a file and a folder"):
         Manifest.build([FileEntry("a/b", 1, SHA), FileEntry("a/b/c", 1, SHA)])
+
+
+def test_external_sources_are_part_of_the_digest_without_changing_others() -> None:
+    plain = FileEntry("w.bin", 1, SHA)
+    assert "source" not in plain.to_dict()  # digests of manifests without them stay put
+    stored = Manifest.build([plain])
+    here = Manifest.build([FileEntry("w.bin", 1, SHA, "s3://bucket/models/w.bin")])
+    there = Manifest.build([FileEntry("w.bin", 1, SHA, "s3://bucket/other/w.bin")])
+    assert len({stored.digest, here.digest, there.digest}) == 3
+    assert json.loads(here.canonical_json())["files"][0]["source"] == "s3://bucket/models/w.bin"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["s3://bucket/key", "s3://b-1.x/a/b/c.bin", "https://host:8443/a/m.onnx?v=2", "file:///x/y"],
+)
+def test_valid_sources(source: str) -> None:
+    assert validate_source(source) == source
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "",
+        "s3://bucket",
+        "s3://bucket/",
+        "s3://bucket/dir/",
+        "s3:///key",
+        "https://host",
+        "gs://bucket/key",
+        "file://host/x",
+        "file:///",
+        "https://host/a b",
+        "https://host/a\nb",
+        "s3://b/" + "k" * 2000,
+        "relative/path",
+    ],
+)
+def test_invalid_sources(source: str) -> None:
+    with pytest.raises(errors.InvalidArgument):
+        validate_source(source)
+    with pytest.raises(errors.InvalidArgument):
+        Manifest.build([FileEntry("w.bin", 1, SHA, source)])

@@ -127,6 +127,19 @@ def _rules(org: Org) -> dict[str, Rule]:
         "PUT /api/v1/blobs/{sha256}": Rule(
             UPLOADERS, 201, path=f"/api/v1/blobs/{new_blob}", content=NEW_BLOB
         ),
+        # Local store: the link routes answer {"direct": false} to those allowed.
+        "POST /api/v1/blobs/{sha256}/download-link": Rule(
+            READERS, path=f"/api/v1/blobs/{org.fraud_blob}/download-link"
+        ),
+        "POST /api/v1/blobs/{sha256}/upload-link": Rule(
+            UPLOADERS, path=f"/api/v1/blobs/{new_blob}/upload-link", body={"size": len(NEW_BLOB)}
+        ),
+        "POST /api/v1/blobs/{sha256}/finish-upload": Rule(
+            UPLOADERS,
+            400,
+            path=f"/api/v1/blobs/{new_blob}/finish-upload",
+            body={"upload_id": "nothing-uploaded", "size": len(NEW_BLOB)},
+        ),
         "HEAD /api/v1/blobs/{sha256}": Rule(READERS, path=f"/api/v1/blobs/{org.fraud_blob}"),
         "GET /api/v1/blobs/{sha256}": Rule(READERS, path=f"/api/v1/blobs/{org.fraud_blob}"),
         "GET /api/v1/principals": Rule(ADMIN),

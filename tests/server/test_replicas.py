@@ -1,4 +1,5 @@
-"""Scale-out: two ``modelreg serve`` replicas over one PostgreSQL database and one blob store.
+"""Scale-out: two ``modelreg serve`` replicas over one PostgreSQL database and one blob store
+(a shared folder, then an S3 bucket).
 
 Concurrent clients register versions of the same models through both replicas: version
 numbers must come out dense and unique, every version must pull and verify through either
@@ -24,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 import modelreg
+import s3server
 from modelreg.domain.audit import GENESIS
 from modelreg.store import tables
 
@@ -52,17 +54,23 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["folder", "s3"])
 def replicas(
+    request: pytest.FixtureRequest,
     postgres_url: str,
     start_module_servers: StartServers,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[str, str]:
-    """Two servers over one empty database and one blob folder: A with two workers, B with
-    one. Tests share them and work on models of their own."""
+    """Two servers over one empty database and one blob store, a shared folder or an S3
+    bucket: A with two workers, B with one. Tests share them and work on models of their
+    own. Over S3, clients move blob bytes straight to and from the bucket."""
     _truncate(postgres_url)
-    blobs = tmp_path_factory.mktemp("shared") / "blobs"
-    env = {"MODELREG_URI": postgres_url, "MODELREG_ARTIFACTS": str(blobs)}
+    env = {"MODELREG_URI": postgres_url}
+    if request.param == "folder":
+        env["MODELREG_ARTIFACTS"] = str(tmp_path_factory.mktemp("shared") / "blobs")
+    else:
+        server: s3server.S3Server = request.getfixturevalue("s3_server")
+        env.update(server.env(), MODELREG_ARTIFACTS=f"s3://{server.new_bucket()}/blobs")
     a, b = start_module_servers(env, workers=(2, 1))
     return a, b
 

@@ -1,11 +1,11 @@
-"""The contract every blob store implements (local disk now, S3-compatible later)."""
+"""The contract every blob store implements (local disk, S3-compatible bucket)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from modelreg.artifacts.hashing import Digest, Progress, Readable
 
@@ -33,6 +33,13 @@ class ArtifactStore(Protocol):
     @property
     def location(self) -> str:
         """Where the blobs live, for messages and ``modelreg info``."""
+        ...
+
+    @property
+    def hash_first(self) -> bool:
+        """Whether a caller holding a file should hash it first and put only what is
+        missing, with its digest: true where sending bytes costs more than reading them
+        twice (a remote store)."""
         ...
 
     def put(
@@ -73,4 +80,26 @@ class ArtifactStore(Protocol):
 
     def cleanup_partial(self, older_than: float) -> int:
         """Remove unfinished uploads last touched before ``older_than`` (epoch seconds)."""
+        ...
+
+    def check(self) -> None:
+        """Raise StorageError unless the store is reachable and accepts writes."""
+        ...
+
+
+@runtime_checkable
+class DirectTransfers(Protocol):
+    """A store that clients can reach without the server: through presigned URLs."""
+
+    def presign_get(self, sha256: str, expires: int) -> str:
+        """A URL that downloads a blob for ``expires`` seconds, without credentials."""
+        ...
+
+    def presign_put(self, size: int, expires: int) -> tuple[str, str]:
+        """(upload id, URL) for one PUT of ``size`` bytes to a temporary place."""
+        ...
+
+    def finish_upload(self, upload_id: str, sha256: str, size: int) -> Digest:
+        """Verify a presigned upload and make it the blob ``sha256``; IntegrityError and
+        nothing stored if its bytes differ."""
         ...

@@ -23,6 +23,8 @@ from modelreg.errors import IntegrityError, NotFound, StorageError
 class LocalArtifactStore:
     """Content-addressed blobs in a folder."""
 
+    hash_first = False  # one pass that hashes while copying is cheapest on a local disk
+
     def __init__(self, root: str | Path, *, fsync: bool = True, direct_io: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
         self.fsync = fsync
@@ -163,6 +165,15 @@ class LocalArtifactStore:
         except OSError as exc:
             raise StorageError(f"cannot clean partial uploads in {self.root}: {exc}") from exc
         return removed
+
+    def check(self) -> None:
+        """Raise StorageError unless a file can be created in the store."""
+        probe = self._partial / f".ready-{uuid.uuid4().hex}"
+        try:
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise StorageError(f"blob store {self.root} is not writable: {exc}") from exc
 
 
 def _fsync_dir(path: Path) -> None:

@@ -53,7 +53,7 @@ def configure(
         typer.Option(
             "--artifacts",
             envvar="MODELREG_ARTIFACTS",
-            help="Blob store folder; default: blobs/ in --home.",
+            help="Blob store: a folder or s3://bucket/prefix; default: blobs/ in --home.",
             show_default=False,
         ),
     ] = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from modelreg.artifacts.external import is_uri
 from modelreg.cli import output, views
 from modelreg.cli.parsing import parse_dataset, parse_metrics, parse_params, parse_tags
 from modelreg.cli.state import (
@@ -39,7 +40,13 @@ def register(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)],
     path: Annotated[
-        Path, typer.Argument(metavar="PATH", help="A model file or folder.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="PATH",
+            help="A model file or folder; or, as an external reference, s3://bucket/key, "
+            "s3://bucket/prefix/ or https://… (see --external).",
+            show_default=False,
+        ),
     ],
     metric: Annotated[
         Repeated, typer.Option("--metric", "-m", help="KEY=NUMBER; repeatable.")
@@ -69,6 +76,14 @@ def register(
     parent: Annotated[
         Repeated, typer.Option("--parent", help="Version this one derives from; repeatable.")
     ] = None,
+    external: Annotated[
+        bool,
+        typer.Option(
+            "--external",
+            help="Leave the files where they are and record their size and SHA-256 (implied "
+            "for s3:// and https:// paths); pull fetches and verifies them from there.",
+        ),
+    ] = False,
     json_flag: JsonFlag = False,
 ) -> None:
     """Upload a file or folder as the model's next version, with its metadata."""
@@ -91,8 +106,13 @@ def register(
     tags = parse_tags(tag or [])
     registry = state.registry
     enabled = output.progress_enabled(json_output)
-    total = sum(f.stat().st_size for _, f in list_tree(path)) if enabled else None
-    label = f"uploading {path.name or path}"
+    by_reference = external or is_uri(path)
+    if enabled and not by_reference:
+        total: int | None = sum(f.stat().st_size for _, f in list_tree(path))
+    else:
+        total = None  # an external file's size is known only once it has been read
+    verb = "reading" if by_reference else "uploading"
+    label = f"{verb} {Path(path).name if not is_uri(path) else path}"
     with output.transfer_progress(label, total, enabled=enabled) as progress:
         version = registry.register(
             name,
@@ -103,6 +123,7 @@ def register(
             tags=tags,
             description=description,
             progress=progress,
+            external=external,
         )
     if json_output:
         output.print_json(version.to_dict())

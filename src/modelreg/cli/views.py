@@ -198,12 +198,15 @@ def _move(e: HistoryEvent) -> str:
 def verify_report(report: VerifyReport) -> None:
     blobs = output.count(report.checked_blobs, "blob")
     checked = f"checked {blobs} ({output.size(report.checked_bytes)})"
+    if report.checked_external:
+        checked += f" and {output.count(report.checked_external, 'external file')}"
     if report.ok:
         output.line(f"{checked}: ok")
         return
     for p in report.problems:
         users = ", ".join(p.referenced_by) or "nothing"
-        output.line(f"{p.sha256} {p.problem}: {p.detail} (referenced by {users})", style="red")
+        what = p.source or p.sha256
+        output.line(f"{what} {p.problem}: {p.detail} (referenced by {users})", style="red")
     output.line(f"{checked}: {output.count(len(report.problems), 'problem')}")
 
 

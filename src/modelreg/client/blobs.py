@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from modelreg.artifacts.hashing import Progress
+from modelreg.client import presigned
 from modelreg.client.direct import DirectBlobs
 from modelreg.client.http import Session, check, unreachable
 from modelreg.errors import NotFound, StorageError
@@ -36,9 +38,41 @@ class RemoteBlobs:
         self.direct = (
             None if session.custom_client else DirectBlobs(session.base_url, session.headers)
         )
+        # Whether the server hands out presigned URLs; None until it first answers. A
+        # server over a local folder says no once, and is not asked again.
+        self.links: dict[str, bool | None] = {"download": None, "upload": None}
+
+    def _link(self, kind: str, sha256: str, body: dict[str, int] | None = None) -> Any:
+        """The server's presigned link for a blob, or None to go through the server."""
+        if self.links[kind] is False:
+            return None
+        answer = self.session.call("POST", f"{_path(sha256)}/{kind}-link", json=body or {})
+        self.links[kind] = bool(answer.get("direct"))
+        return answer if answer.get("direct") else None
 
     def upload(self, path: Path, sha256: str, size: int, progress: Progress | None) -> None:
-        """Stream a file to the server under its digest (checked there while writing)."""
+        """Send a file under its digest: straight to the bucket when the server hands out
+        an upload link (it then re-hashes the upload before it becomes a blob), else
+        through the server (checked there while writing)."""
+        link = self._link("upload", sha256, {"size": size})
+        if link is not None:
+            try:
+                presigned.put_file(link["url"], path, size, progress)
+            except presigned.BucketUnreachable:
+                self.links["upload"] = False  # this client cannot see the bucket
+            else:
+                self.session.call(
+                    "POST",
+                    f"{_path(sha256)}/finish-upload",
+                    json={"upload_id": link["upload_id"], "size": size},
+                    timeout=None,  # the server re-reads the whole upload
+                )
+                return
+        self._upload_through_server(path, sha256, size, progress)
+
+    def _upload_through_server(
+        self, path: Path, sha256: str, size: int, progress: Progress | None
+    ) -> None:
         if self.direct is not None:
             self.direct.upload(path, _path(sha256), size, progress)
             return
@@ -65,7 +99,17 @@ class RemoteBlobs:
         check(response)
 
     def open(self, sha256: str) -> io.RawIOBase:
-        """A stream of the blob's bytes; NotFound if the server does not have it."""
+        """A stream of the blob's bytes, from the bucket when the server hands out a
+        download link, else from the server; NotFound if the blob is not stored."""
+        link = self._link("download", sha256)
+        if link is not None:
+            try:
+                return presigned.open_url(link["url"], sha256)
+            except presigned.BucketUnreachable:
+                self.links["download"] = False  # this client cannot see the bucket
+        return self._open_through_server(sha256)
+
+    def _open_through_server(self, sha256: str) -> io.RawIOBase:
         if self.direct is not None:
             return self.direct.open(_path(sha256), sha256)
         assert self.session.client is not None

@@ -66,7 +66,7 @@ class DirectBlobs:
             sent_error: OSError | None = None
             try:
                 with open(path, "rb") as src:
-                    self._send_file(conn, src, size, progress)
+                    self.send_file(conn, src, size, progress)
             except (BrokenPipeError, ConnectionResetError) as exc:
                 # The server may have answered early (a refused token, a full disk):
                 # its response says why better than the broken pipe does.
@@ -85,12 +85,13 @@ class DirectBlobs:
             conn.close()
 
     @staticmethod
-    def _send_file(
+    def send_file(
         conn: http.client.HTTPConnection,
         src: io.BufferedReader,
         size: int,
         progress: Progress | None,
     ) -> None:
+        """Send ``size`` bytes of ``src`` on a request whose headers are sent."""
         sock = conn.sock
         assert sock is not None
         offset = 0
@@ -125,18 +126,18 @@ class DirectBlobs:
             if response.status == 404:
                 raise NotFound(f"blob {sha256} is not stored on the server", sha256=sha256)
             raise error_from(response.status, body, self.base_url + url_path)
-        return _Body(conn, response, self.base_url)
+        return ResponseBody(conn, response, f"registry at {self.base_url}")
 
 
-class _Body(io.RawIOBase):
+class ResponseBody(io.RawIOBase):
     """A response body read straight into the caller's buffers."""
 
     def __init__(
-        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, url: str
+        self, conn: http.client.HTTPConnection, response: http.client.HTTPResponse, source: str
     ) -> None:
         self._conn = conn
         self._response = response
-        self._url = url
+        self._source = source  # who sends the bytes, for messages
 
     def readable(self) -> bool:
         return True
@@ -148,7 +149,7 @@ class _Body(io.RawIOBase):
             # The server closed early; the caller's size check reports the short blob.
             return len(exc.partial)
         except (OSError, http.client.HTTPException) as exc:
-            raise StorageError(f"registry at {self._url} failed during a download: {exc}") from exc
+            raise StorageError(f"{self._source} failed during a download: {exc}") from exc
 
     def close(self) -> None:
         if not self.closed:

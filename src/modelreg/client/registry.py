@@ -10,7 +10,8 @@ from urllib.parse import quote
 
 import httpx
 
-from modelreg.artifacts.hashing import Progress, hash_stream
+from modelreg.artifacts.external import is_uri
+from modelreg.artifacts.hashing import Progress
 from modelreg.client.blobs import RemoteBlobs
 from modelreg.client.governance import RemoteGovernance
 from modelreg.client.http import Session
@@ -35,7 +36,7 @@ from modelreg.domain.manifest import FileEntry
 from modelreg.domain.names import validate_alias, validate_key, validate_model_name
 from modelreg.domain.refs import parse_ref
 from modelreg.domain.webhooks import Webhook, WebhookDelivery
-from modelreg.errors import InvalidArgument, ManifestMismatch, StorageError
+from modelreg.errors import InvalidArgument, ManifestMismatch
 from modelreg.service import transfer
 from modelreg.service.feed import check_wait
 
@@ -159,8 +160,13 @@ class RemoteRegistry(RemoteGovernance):
         tags: Mapping[str, str] | None = None,
         description: str = "",
         progress: Progress | None = None,
+        external: bool = False,
     ) -> ModelVersion:
         """Upload a file or folder and register it as the model's next version.
+
+        A URI ``path`` (``s3://…``, ``https://…``) registers external files: this client
+        reads each once to record its size and SHA-256, and nothing is uploaded. Local
+        paths cannot be external here: the server could not verify them.
 
         Files are hashed locally and the version is committed; if the server lacks some
         blobs it validates the metadata, names them and writes nothing; only those are
@@ -171,8 +177,17 @@ class RemoteRegistry(RemoteGovernance):
         # cannot carry (NaN, lists as params) from failing inside the HTTP layer.
         checked_metrics, checked_params = check_metrics(metrics), check_params(params)
         checked_lineage = Lineage.from_value(lineage)
-        files = transfer.list_tree(path)
-        entries = _hash_tree(files)
+        if external and not is_uri(path):
+            raise InvalidArgument(
+                f"{path} is a local path: a remote registry can only reference files it can "
+                "reach itself (s3:// or https://); register it without external to upload it"
+            )
+        if is_uri(path):
+            files: list[tuple[str, Path]] = []
+            entries = transfer.describe_external(path, progress)
+        else:
+            files = transfer.list_tree(path)
+            entries = _hash_tree(files)
         body: dict[str, Any] = {
             "files": [e.to_dict() for e in entries],
             "metrics": checked_metrics,
@@ -188,12 +203,12 @@ class RemoteRegistry(RemoteGovernance):
             data = self.session.call("POST", url, json=body)
         except ManifestMismatch as exc:
             missing = set(exc.details.get("missing") or ())
-            if not missing:
+            if not missing or not files:
                 raise
             self._upload(files, entries, missing, progress)
             data = self.session.call("POST", url, json=body)
         else:
-            if progress is not None:
+            if progress is not None and files:
                 progress(sum(e.size for e in entries))
         return codec.version_from_dict(data)
 
@@ -492,13 +507,4 @@ def _id(webhook_id: int) -> int:
 
 
 def _hash_tree(files: list[tuple[str, Path]]) -> list[FileEntry]:
-    def digest(item: tuple[str, Path]) -> FileEntry:
-        rel, full = item
-        try:
-            with open(full, "rb", buffering=0) as src:
-                found = hash_stream(src)
-        except OSError as exc:
-            raise StorageError(f"cannot read {full}: {exc}") from exc
-        return FileEntry(path=rel, size=found.size, sha256=found.sha256)
-
-    return transfer.each_file(digest, files, "hash")
+    return transfer.each_file(lambda item: transfer.hash_file(*item), files, "hash")

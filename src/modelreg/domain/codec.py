@@ -53,7 +53,10 @@ def version_from_dict(data: dict[str, Any]) -> ModelVersion:
         version=int(data["version"]),
         stage=data["stage"],
         manifest_digest=data["manifest_digest"],
-        files=tuple(FileEntry(f["path"], int(f["size"]), f["sha256"]) for f in data["files"]),
+        files=tuple(
+            FileEntry(f["path"], int(f["size"]), f["sha256"], f.get("source"))
+            for f in data["files"]
+        ),
         metrics={k: float(v) for k, v in data["metrics"].items()},
         params=dict(data["params"]),
         lineage=Lineage(**lineage),
@@ -118,9 +121,12 @@ def verify_from_dict(data: dict[str, Any]) -> VerifyReport:
         checked_blobs=int(data["checked_blobs"]),
         checked_bytes=int(data["checked_bytes"]),
         problems=tuple(
-            BlobProblem(p["sha256"], p["problem"], p["detail"], tuple(p["referenced_by"]))
+            BlobProblem(
+                p["sha256"], p["problem"], p["detail"], tuple(p["referenced_by"]), p.get("source")
+            )
             for p in data["problems"]
         ),
+        checked_external=int(data.get("checked_external", 0)),
     )
 
 

@@ -314,12 +314,14 @@ class Comparison:
 
 @dataclass(frozen=True, slots=True)
 class BlobProblem:
-    """A blob that is missing or whose bytes no longer match its digest."""
+    """A blob that is missing or whose bytes no longer match its digest; or (``source``
+    set) an external file that disappeared, changed or cannot be read."""
 
     sha256: str
-    problem: str  # "missing" | "corrupt"
+    problem: str  # "missing" | "corrupt"; external files: "missing" | "changed" | "unreadable"
     detail: str
     referenced_by: tuple[str, ...]
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -327,16 +329,18 @@ class BlobProblem:
             "problem": self.problem,
             "detail": self.detail,
             "referenced_by": list(self.referenced_by),
+            "source": self.source,
         }
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """Result of re-hashing the blob store."""
+    """Result of re-hashing the blob store and every external file."""
 
     checked_blobs: int
     checked_bytes: int
     problems: tuple[BlobProblem, ...]
+    checked_external: int = 0
 
     @property
     def ok(self) -> bool:
@@ -347,6 +351,7 @@ class VerifyReport:
             "ok": self.ok,
             "checked_blobs": self.checked_blobs,
             "checked_bytes": self.checked_bytes,
+            "checked_external": self.checked_external,
             "problems": [p.to_dict() for p in self.problems],
         }
 

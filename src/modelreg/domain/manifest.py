@@ -16,6 +16,8 @@ from typing import Any
 from modelreg.errors import InvalidArgument, InvalidPath
 
 MAX_PATH_LENGTH = 1024
+MAX_SOURCE_LENGTH = 2000
+SOURCE_SCHEMES = ("s3", "http", "https", "file")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -53,16 +55,51 @@ def validate_digest(digest: object) -> str:
     return digest
 
 
+def validate_source(source: object) -> str:
+    """Return the URI of an external file, or raise InvalidArgument.
+
+    Accepted: ``s3://bucket/key``, ``http(s)://host/path`` and ``file:///absolute/path``.
+    """
+    if not isinstance(source, str) or not source:
+        raise InvalidArgument("an external source must be a non-empty URI")
+    if len(source) > MAX_SOURCE_LENGTH:
+        raise InvalidArgument(f"external source is longer than {MAX_SOURCE_LENGTH} characters")
+    if any(unicodedata.category(c) == "Cc" or c.isspace() for c in source):
+        raise InvalidArgument(f"external source {source!r} contains spaces or control characters")
+    scheme, sep, rest = source.partition("://")
+    if not sep or scheme not in SOURCE_SCHEMES:
+        raise InvalidArgument(
+            f"unsupported external source {source!r}: use s3://, https://, http:// or file://"
+        )
+    host, slash, path = rest.partition("/")
+    if scheme == "file":
+        if host or not path:
+            raise InvalidArgument(f"external source {source!r} must be file:///absolute/path")
+    elif not host or not slash or not path or path.endswith("/"):
+        raise InvalidArgument(f"external source {source!r} must name one file: {scheme}://host/…")
+    return source
+
+
 @dataclass(frozen=True, slots=True)
 class FileEntry:
-    """One file of a version: where it goes, how big it is, and its SHA-256 (hex)."""
+    """One file of a version: where it goes, how big it is, and its SHA-256 (hex).
+
+    ``source`` is set for an external file: one that stays where it is (``s3://``,
+    ``https://``, ``file://``) instead of being stored as a blob.
+    """
 
     path: str
     size: int
     sha256: str
+    source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+        data: dict[str, Any] = {"path": self.path, "size": self.size, "sha256": self.sha256}
+        # Only external files carry the key: the canonical JSON, and so the digest, of
+        # every manifest without them stays what it was.
+        if self.source is not None:
+            data["source"] = self.source
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +117,8 @@ class Manifest:
         for entry in files:
             validate_relpath(entry.path)
             validate_digest(entry.sha256)
+            if entry.source is not None:
+                validate_source(entry.source)
             if not isinstance(entry.size, int) or entry.size < 0:
                 raise InvalidArgument(f"invalid size for {entry.path!r}: {entry.size!r}")
             key = unicodedata.normalize("NFC", entry.path)

@@ -19,8 +19,9 @@ from modelreg.server import metrics
 from modelreg.server.context import Ctx
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
-from modelreg.server.schemas import BlobList
+from modelreg.server.schemas import BlobList, FinishUpload, UploadLinkRequest
 from modelreg.server.uploads import store_body
+from modelreg.service import links
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 
@@ -73,6 +74,53 @@ async def upload(
 
     digest = await store_body(request.stream(), store)
     metrics.BYTES.labels(direction="in").inc(digest.size)
+    return ok({"sha256": digest.sha256, "size": digest.size}, 201)
+
+
+@router.post("/{sha256}/download-link", summary="A presigned URL to download a blob")
+def download_link(ctx: Ctx, sha256: Sha256) -> Response:
+    """``{"direct": true, "url", "expires_in"}``: a short-lived URL that reads the blob
+    straight from the bucket, or ``{"direct": false}`` when the client must use
+    ``GET /api/v1/blobs/{sha256}`` (a local store, or direct downloads turned off).
+    404 if the blob is not stored. The client verifies what it reads, as always."""
+    ctx.registry.service.authorize_blob_read(ctx.principal, _digest(sha256))
+    config = ctx.registry.config
+    link = links.download_link(
+        ctx.registry.blobs,
+        _digest(sha256),
+        enabled=config.direct_downloads,
+        expires=config.presign_expiry,
+    )
+    return ok(link.to_dict() if link else {"direct": False})
+
+
+@router.post("/{sha256}/upload-link", summary="A presigned URL to upload a blob")
+def upload_link(ctx: Ctx, sha256: Sha256, body: UploadLinkRequest) -> Response:
+    """``{"direct": true, "url", "upload_id", "expires_in"}``: PUT the blob's bytes to
+    ``url`` (with ``Content-Length: size``), then call ``finish-upload``; until then
+    the bytes are not a blob. ``{"direct": false}``: use ``PUT /api/v1/blobs/{sha256}``."""
+    ctx.registry.service.authorize_upload(ctx.principal)
+    config = ctx.registry.config
+    link = links.upload_link(
+        ctx.registry.blobs,
+        _digest(sha256),
+        body.size,
+        enabled=config.direct_uploads,
+        expires=config.presign_expiry,
+    )
+    return ok(link.to_dict() if link else {"direct": False})
+
+
+@router.post("/{sha256}/finish-upload", status_code=201, summary="Finish a direct upload")
+def finish_upload(ctx: Ctx, sha256: Sha256, body: FinishUpload) -> Response:
+    """The server reads the uploaded bytes back from the bucket and hashes them; only if
+    they match ``sha256`` and ``size`` do they become the blob. Otherwise 400
+    DIGEST_MISMATCH, and the upload is deleted."""
+    ctx.registry.service.authorize_upload(ctx.principal)
+    try:
+        digest = links.finish_upload(ctx.registry.blobs, body.upload_id, _digest(sha256), body.size)
+    except IntegrityError as exc:
+        raise DigestMismatch(exc.message, **exc.details) from exc
     return ok({"sha256": digest.sha256, "size": digest.size}, 201)
 
 

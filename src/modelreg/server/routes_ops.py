@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-
 import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from modelreg.domain.lifecycle import Lifecycle
+from modelreg.errors import ModelregError
 from modelreg.server import metrics
 from modelreg.server.context import Ctx, registry_of
 from modelreg.server.responses import ok
@@ -37,22 +35,13 @@ def readyz(request: Request) -> Response:
             conn.execute(sa.text("SELECT 1"))
     except Exception as exc:  # any failure means not ready; the message says why
         problems.append(f"database: {exc}")
-    if not _writable(registry.blobs.location):
-        problems.append(f"blob store {registry.blobs.location} is not writable")
+    try:
+        registry.blobs.check()
+    except ModelregError as exc:
+        problems.append(f"blob store: {exc}")
     if problems:
         return ok({"status": "unavailable", "problems": problems}, 503)
     return ok({"status": "ready"})
-
-
-def _writable(location: str) -> bool:
-    probe = os.path.join(location, "partial", f".ready-{uuid.uuid4().hex}")
-    try:
-        with open(probe, "wb"):
-            pass
-        os.unlink(probe)
-    except OSError:
-        return False
-    return True
 
 
 @probes.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from modelreg.domain.codec import comparison_to_wire
 from modelreg.domain.entities import ModelVersion
 from modelreg.domain.manifest import FileEntry
-from modelreg.errors import ManifestMismatch
+from modelreg.errors import InvalidArgument, ManifestMismatch
 from modelreg.server import metrics
 from modelreg.server.context import Ctx, version_ref
 from modelreg.server.responses import no_content, ok, page
@@ -18,6 +18,7 @@ from modelreg.server.routes_models import Filter, OrderBy, PageSize, PageToken
 from modelreg.server.schemas import Tags, Transition, VersionCreate, VersionUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["versions"])
+REMOTE_SOURCES = ("s3://", "http://", "https://")
 
 Selector = Annotated[
     str, Path(description="A version number (3) or a label (@production, @champion, @latest).")
@@ -56,7 +57,15 @@ def create_version(ctx: Ctx, name: str, body: VersionCreate) -> Response:
         "tags": body.tags,
         "description": body.description,
     }
-    entries = [FileEntry(path=f.path, size=f.size, sha256=f.sha256) for f in body.files]
+    entries = [FileEntry(f.path, f.size, f.sha256, f.source) for f in body.files]
+    for entry in entries:
+        if entry.source is not None and not entry.source.startswith(REMOTE_SOURCES):
+            # The server would read that path on its own disk when it verifies.
+            raise InvalidArgument(
+                f"external source {entry.source!r}: through the server, only s3:// and "
+                "http(s):// files can be referenced",
+                path=entry.path,
+            )
     try:
         version = service.create_version(actor, name, entries, **kwargs)
     except ManifestMismatch:

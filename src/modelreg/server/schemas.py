@@ -34,6 +34,11 @@ class FileIn(_Body):
     path: str = Field(description="Relative POSIX path inside the version.")
     size: int = Field(ge=0, le=2**62)
     sha256: str = Field(description="Hex SHA-256 of the file (64 characters).")
+    source: str | None = Field(
+        default=None,
+        description="For an external file, which is not uploaded: where it stays "
+        "(s3://bucket/key or https://…).",
+    )
 
 
 class VersionCreate(_Body):
@@ -96,6 +101,15 @@ class DeploymentCreate(_Body):
 
 class BlobList(_Body):
     sha256: list[str] = Field(max_length=100_000, description="Hex SHA-256 digests.")
+
+
+class UploadLinkRequest(_Body):
+    size: int = Field(ge=0, le=2**62, description="Size of the blob in bytes.")
+
+
+class FinishUpload(_Body):
+    upload_id: str = Field(description="The id the upload link came with.")
+    size: int = Field(ge=0, le=2**62, description="Size of the blob in bytes.")
 
 
 class GcRequest(_Body):

@@ -553,7 +553,13 @@ class RegistryService(
         conn.execute(
             sa.insert(t.version_files),
             [
-                {"version_id": version_id, "path": f.path, "size": f.size, "sha256": f.sha256}
+                {
+                    "version_id": version_id,
+                    "path": f.path,
+                    "size": f.size,
+                    "sha256": f.sha256,
+                    "source": f.source,
+                }
                 for f in manifest.files
             ],
         )
@@ -581,6 +587,8 @@ class RegistryService(
     def _check_blobs(self, manifest: Manifest) -> None:
         missing: list[str] = []
         for entry in manifest.files:
+            if entry.source is not None:
+                continue  # an external file stays where it is; its digest was recorded
             stat = self.blobs.stat(entry.sha256)
             if stat is None:
                 missing.append(entry.sha256)

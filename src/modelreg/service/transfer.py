@@ -14,11 +14,19 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 
+from modelreg.artifacts import external
 from modelreg.artifacts.base import ArtifactStore, BlobSource
 from modelreg.artifacts.hashing import Progress, TooLarge, copy_and_hash, hash_stream
 from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
 from modelreg.domain.manifest import FileEntry, validate_relpath
-from modelreg.errors import IntegrityError, InvalidArgument, InvalidPath, NotFound, StorageError
+from modelreg.errors import (
+    IntegrityError,
+    InvalidArgument,
+    InvalidPath,
+    ModelregError,
+    NotFound,
+    StorageError,
+)
 from modelreg.store import tables as t
 from modelreg.store.database import Database
 
@@ -79,7 +87,13 @@ def store_tree(
     files: list[tuple[str, Path]],
     progress: Progress | None = None,
 ) -> list[FileEntry]:
-    """Store every file as a blob, hashing while copying; returns the manifest entries."""
+    """Store every file as a blob, hashing while copying; returns the manifest entries.
+
+    A store that prefers it (``hash_first``: a bucket) gets each file hashed first, and
+    only the files it lacks, declared with their digest: existing blobs are not re-sent.
+    """
+    if blobs.hash_first:
+        return each_file(lambda item: _put_if_missing(blobs, item, progress), files, "put")
 
     def put(item: tuple[str, Path]) -> FileEntry:
         rel, full = item
@@ -92,6 +106,53 @@ def store_tree(
         return FileEntry(path=rel, size=digest.size, sha256=digest.sha256)
 
     return each_file(put, files, "put")
+
+
+def hash_file(rel: str, full: Path) -> FileEntry:
+    """The manifest entry of one local file, read once."""
+    try:
+        with open(full, "rb", buffering=0) as src:
+            found = hash_stream(src)
+    except OSError as exc:
+        raise StorageError(f"cannot read {full}: {exc}") from exc
+    return FileEntry(path=rel, size=found.size, sha256=found.sha256)
+
+
+def describe_external(
+    location: str | os.PathLike[str], progress: Progress | None = None
+) -> list[FileEntry]:
+    """Manifest entries for files that stay where they are: a URI (``s3://bucket/key``,
+    ``s3://bucket/prefix/``, ``https://…``) or a local file or folder. Each file is
+    streamed once to record its size and SHA-256; nothing is stored."""
+    if external.is_uri(location):
+        sources = external.expand(str(location))
+    else:
+        sources = [(rel, full.resolve().as_uri()) for rel, full in list_tree(location)]
+
+    def describe(item: tuple[str, str]) -> FileEntry:
+        rel, source = item
+        with external.open_source(source) as src:
+            found = hash_stream(src, progress)
+        return FileEntry(path=rel, size=found.size, sha256=found.sha256, source=source)
+
+    return each_file(describe, sources, "describe")
+
+
+def _put_if_missing(
+    blobs: ArtifactStore, item: tuple[str, Path], progress: Progress | None
+) -> FileEntry:
+    # With the digest declared, the store sends nothing it already holds (it only
+    # re-reads the file to check it, and refreshes the blob's age for gc).
+    rel, full = item
+    entry = hash_file(rel, full)
+    try:
+        with open(full, "rb", buffering=0) as src:
+            blobs.put(
+                src, expected_sha256=entry.sha256, expected_size=entry.size, progress=progress
+            )
+    except OSError as exc:
+        raise StorageError(f"cannot read {full}: {exc}") from exc
+    return entry
 
 
 def pull(
@@ -134,14 +195,19 @@ def _fetch(
     blobs: BlobSource, entry: FileEntry, out_path: Path, progress: Progress | None, ref: str
 ) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # An external file is read from where it stays, and checked exactly like a blob.
+    what = f"external file {entry.source}" if entry.source else "the store"
     try:
-        src = blobs.open(entry.sha256)
+        src = external.open_source(entry.source) if entry.source else blobs.open(entry.sha256)
     except NotFound as exc:
+        where = entry.source or entry.sha256
+        gone = "has disappeared" if entry.source else "is missing from the store"
         raise IntegrityError(
-            f"{ref}: blob for {entry.path!r} ({entry.sha256}) is missing from the store",
+            f"{ref}: {entry.path!r} ({where}) {gone}",
             path=entry.path,
             sha256=entry.sha256,
         ) from exc
+    corrupt = "changed since registration" if entry.source else "is corrupt in the store"
     try:
         with src, open(out_path, "xb", buffering=0) as out:
             digest = copy_and_hash(
@@ -149,14 +215,14 @@ def _fetch(
             )
     except TooLarge as exc:
         raise IntegrityError(
-            f"{ref}: {entry.path!r} is corrupt in the store: it holds more than the "
-            f"recorded {entry.size} bytes",
+            f"{ref}: {entry.path!r} {corrupt}: {what} holds more than the recorded "
+            f"{entry.size} bytes",
             path=entry.path,
             expected=entry.sha256,
         ) from exc
     if digest.size != entry.size or digest.sha256 != entry.sha256:
         raise IntegrityError(
-            f"{ref}: {entry.path!r} is corrupt in the store: expected {entry.size} bytes "
+            f"{ref}: {entry.path!r} {corrupt}: expected {entry.size} bytes "
             f"with sha256 {entry.sha256}, read {digest.size} bytes with sha256 {digest.sha256}",
             path=entry.path,
             expected=entry.sha256,
@@ -164,24 +230,60 @@ def _fetch(
         )
 
 
-def _references(db: Database) -> dict[str, tuple[int, list[str]]]:
-    """sha256 -> (recorded size, versions that use it)."""
+Refs = dict[str, tuple[int, list[str]]]
+# (source, sha256) -> (recorded size, versions that use it)
+ExternalRefs = dict[tuple[str, str], tuple[int, list[str]]]
+
+
+def _references(db: Database) -> tuple[Refs, ExternalRefs]:
+    """What versions reference: blobs by sha256, and external files by source."""
     f, v, m = t.version_files.c, t.versions.c, t.models.c
-    refs: dict[str, tuple[int, list[str]]] = {}
+    refs: Refs = {}
+    externals: ExternalRefs = {}
     with db.read() as conn:
         rows = conn.execute(
-            sa.select(f.sha256, f.size, m.name, v.version)
+            sa.select(f.sha256, f.size, f.source, m.name, v.version)
             .join(t.versions, v.id == f.version_id)
             .join(t.models, m.id == v.model_id)
         )
-        for sha, size, name, number in rows:
-            refs.setdefault(sha, (size, []))[1].append(f"{name}/{number}")
-    return refs
+        for sha, size, source, name, number in rows:
+            if source is None:
+                refs.setdefault(sha, (size, []))[1].append(f"{name}/{number}")
+            else:
+                externals.setdefault((source, sha), (size, []))[1].append(f"{name}/{number}")
+    return refs, externals
+
+
+def _check_external(
+    source: str, sha: str, size: int, users: list[str], progress: Progress | None
+) -> BlobProblem | None:
+    """Whether an external file still has the bytes recorded at registration."""
+
+    def problem(kind: str, detail: str) -> BlobProblem:
+        return BlobProblem(sha, kind, detail, tuple(users), source)
+
+    try:
+        with external.open_source(source) as src:
+            actual = copy_and_hash(src, None, progress=progress, max_size=size + 1)
+    except NotFound:
+        return problem("missing", "external file has disappeared")
+    except TooLarge:
+        return problem("changed", f"external file holds more than the recorded {size} bytes")
+    except ModelregError as exc:
+        return problem("unreadable", f"cannot read the external file: {exc}")
+    if actual.size != size or actual.sha256 != sha:
+        return problem(
+            "changed",
+            f"external file changed since registration: {actual.size} bytes with sha256 "
+            f"{actual.sha256}, registered {size} bytes with sha256 {sha}",
+        )
+    return None
 
 
 def verify(db: Database, blobs: ArtifactStore, progress: Progress | None = None) -> VerifyReport:
-    """Re-hash every stored blob and check every referenced blob exists with its size."""
-    refs = _references(db)
+    """Re-hash every stored blob and check every referenced blob exists with its size;
+    re-read every external file and report those that changed or disappeared."""
+    refs, externals = _references(db)
     problems: list[BlobProblem] = []
     stored = {b.sha256: b for b in blobs.iter_blobs()}
     for sha, (size, users) in sorted(refs.items()):
@@ -207,19 +309,26 @@ def verify(db: Database, blobs: ArtifactStore, progress: Progress | None = None)
             )
         return None
 
+    def check_external(item: tuple[tuple[str, str], tuple[int, list[str]]]) -> BlobProblem | None:
+        (source, sha), (size, users) = item
+        return _check_external(source, sha, size, users, progress)
+
     with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="modelreg-verify") as pool:
         problems.extend(p for p in pool.map(check, sorted(stored)) if p is not None)
-    unique: dict[tuple[str, str], BlobProblem] = {}
+        found = pool.map(check_external, sorted(externals.items()))
+        problems.extend(p for p in found if p is not None)
+    unique: dict[tuple[str, str, str], BlobProblem] = {}
     for problem in problems:
-        unique.setdefault((problem.sha256, problem.problem), problem)
+        unique.setdefault((problem.source or "", problem.sha256, problem.problem), problem)
     return VerifyReport(
         checked_blobs=len(stored),
         checked_bytes=sum(b.size for b in stored.values()),
-        problems=tuple(sorted(unique.values(), key=lambda p: p.sha256)),
+        problems=tuple(sorted(unique.values(), key=lambda p: (p.source or "", p.sha256))),
+        checked_external=len(externals),
     )
 
 
-def _users(refs: dict[str, tuple[int, list[str]]], sha: str) -> list[str]:
+def _users(refs: Refs, sha: str) -> list[str]:
     return refs[sha][1] if sha in refs else []
 
 

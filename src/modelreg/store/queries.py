@@ -159,7 +159,7 @@ def _children_query(dialect: str) -> Any:
     # running it, and a page of versions is the hot path of every read.
     text, num, big = sa.Text(), sa.Float(), sa.BigInteger()
 
-    def part(kind: str, owner: Any, key: Any, s: Any, n: Any, i: Any) -> Any:
+    def part(kind: str, owner: Any, key: Any, s: Any, n: Any, i: Any, u: Any = None) -> Any:
         # The same bind parameter in all six parts: one list of ids per execution.
         return sa.select(
             sa.literal(kind, text).label("kind"),
@@ -168,6 +168,7 @@ def _children_query(dialect: str) -> Any:
             (sa.cast(s, text) if s is not None else sa.cast(sa.null(), text)).label("s"),
             (n if n is not None else sa.cast(sa.null(), num)).label("n"),
             (sa.cast(i, big) if i is not None else sa.cast(sa.null(), big)).label("i"),
+            (sa.cast(u, text) if u is not None else sa.cast(sa.null(), text)).label("u"),
         ).where(_among(dialect, owner))
 
     f, m, p, g, r, a = (
@@ -179,7 +180,7 @@ def _children_query(dialect: str) -> Any:
         t.aliases.c,
     )
     return sa.union_all(
-        part("f", f.version_id, f.path, f.sha256, None, f.size),
+        part("f", f.version_id, f.path, f.sha256, None, f.size, f.source),
         part("m", m.version_id, m.key, None, m.value, None),
         part("p", p.version_id, p.key, p.value_json, None, None),
         part("t", g.version_id, g.key, g.value, None, None),
@@ -194,10 +195,10 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"files": [], "metrics": {}, "params": {}, "tags": {}, "parents": [], "aliases": []}
     )
-    for kind, vid, key, s, n, i in conn.execute(query, _ids(conn, ids)):
+    for kind, vid, key, s, n, i, u in conn.execute(query, _ids(conn, ids)):
         bucket = out[vid]
         if kind == "f":
-            bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s))
+            bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s, source=u))
         elif kind == "m":
             bucket["metrics"][key] = float(n)
         elif kind == "p":

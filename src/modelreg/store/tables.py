@@ -128,6 +128,8 @@ version_files = Table(
     Column("path", String(1024), primary_key=True),
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
+    # Set for an external file, which stays at this URI instead of being a blob.
+    Column("source", String(2000), nullable=True),
     Index("ix_version_files_sha256", "sha256"),
 )
 
