@@ -199,7 +199,9 @@ def s3_uri(s3_server: s3server.S3Server, monkeypatch: pytest.MonkeyPatch) -> str
 @pytest.fixture
 def s3_backing(registry_uri: str, s3_uri: str) -> Iterator[EmbeddedRegistry]:
     """Like ``backing``, with its blobs in a bucket."""
-    registry = EmbeddedRegistry(Config.load(uri=registry_uri, artifacts=s3_uri, user="alice"))
+    registry = EmbeddedRegistry(
+        Config.load(uri=registry_uri, artifacts=s3_uri, user="alice", auth="off")
+    )
     yield registry
     registry.close()
 
