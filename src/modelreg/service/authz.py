@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from modelreg.auth.principal import Principal
 from modelreg.auth.roles import GLOBAL, MINIMUM_ROLE, Permission, Role
 from modelreg.errors import PermissionDenied
+from modelreg.store.search import Scope
 
 
 def require(actor: Principal, permission: Permission, model: str | None, action: str) -> None:
@@ -77,3 +78,12 @@ def read_scope(actor: Principal, name_column: Any) -> Any | None:
     if exact:
         conditions.append(name_column.in_(exact))
     return sa.or_(*conditions) if conditions else sa.false()
+
+
+def search_scope(actor: Principal, name_column: Any) -> Scope | None:
+    """``read_scope`` for a search, keyed by the grants' patterns so that the scoped
+    statement is built once per set of patterns, not on every call."""
+    patterns = actor.patterns_with(Permission.READ)
+    if GLOBAL in patterns:
+        return None
+    return Scope((id(name_column), patterns), lambda: read_scope(actor, name_column))

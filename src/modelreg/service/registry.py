@@ -45,7 +45,7 @@ from modelreg.errors import (
     NotFound,
 )
 from modelreg.service.audit import AuditService
-from modelreg.service.authz import read_scope, require
+from modelreg.service.authz import require, search_scope
 from modelreg.service.blob_access import BlobAccessService
 from modelreg.service.common import (
     MAX_DESCRIPTION,
@@ -196,7 +196,7 @@ class RegistryService(
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
-            scope=read_scope(actor, t.models.c.name),
+            scope=search_scope(actor, t.models.c.name),
         )
         with self.db.read() as conn:
             rows = conn.execute(page.statement).all()
@@ -345,7 +345,7 @@ class RegistryService(
             order_by=order_by,
             page_size=page_size,
             page_token=page_token,
-            scope=read_scope(actor, t.models.c.name),
+            scope=search_scope(actor, t.models.c.name),
         )
         with self.db.read() as conn:
             rows = conn.execute(page.statement).all()

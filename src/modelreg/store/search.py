@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -374,28 +374,26 @@ def page_query(
     order_by: Sequence[str] | str | None,
     page_size: int | None,
     page_token: str | None,
-    scope: Any | None = None,
+    scope: Scope | None = None,
 ) -> PageQuery:
-    """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search.
-
-    ``scope`` is an extra condition (the models a caller may read) that is not cached.
-    """
+    """SELECT ``selected`` FROM ``source`` for one page of a filtered, ordered search,
+    limited to ``scope`` (e.g. the models a caller may read) when given."""
     size = check_page_size(page_size)
     order = (order_by,) if isinstance(order_by, str) else tuple(order_by or ())
-    key = (target.kind, id(source), filter, order, size)
+    key = (target.kind, id(source), filter, order, size, scope.key if scope else None)
     cached = _PLANS.get(key)
     if cached is None:
         cached = _plan(target, selected, source, filter, order_by, size)
+        if scope is not None:
+            _, unscoped, columns = cached
+            scoped = unscoped.where(scope.condition())
+            cached = (scoped.order_by(*order_clauses(columns)).limit(size + 1), scoped, columns)
         if len(_PLANS) >= MAX_PLANS:
             _PLANS.clear()  # a crude bound; the hot queries come back at once
         _PLANS[key] = cached
     first_page, filtered, columns = cached
     fingerprint = query_fingerprint(target.kind, filter, order_by)
-    if scope is not None:
-        filtered = filtered.where(scope)
     if not page_token:
-        if scope is not None:
-            first_page = filtered.order_by(*order_clauses(columns)).limit(size + 1)
         return PageQuery(first_page, columns, fingerprint, size)
     after = decode_token(page_token, fingerprint, columns)
     statement = filtered.where(keyset_after(columns, after))
@@ -403,7 +401,15 @@ def page_query(
     return PageQuery(statement, columns, fingerprint, size)
 
 
-# Parsed and built searches, by (kind, source, filter, order, size). Parsing a filter
+@dataclass(frozen=True)
+class Scope:
+    """An extra condition on a search, built only when ``key`` is not cached yet."""
+
+    key: Hashable
+    condition: Callable[[], Any]
+
+
+# Parsed and built searches, by (kind, source, filter, order, size, scope). Parsing a filter
 # and composing its statement costs more Python time than a page query on an index.
 _PLANS: dict[tuple[Any, ...], tuple[Any, Any, list[SortColumn]]] = {}
 MAX_PLANS = 512
