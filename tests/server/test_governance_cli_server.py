@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from modelreg.cli.commands_server import resolve_auth
+
 CONSOLE_SCRIPT = Path(sys.executable).with_name("modelreg")
 StartServers = Callable[..., list[str]]
 
@@ -113,3 +117,21 @@ def test_login_refuses_a_server_that_does_not_check_tokens(
     error = client.fail("--uri", url, "login", "--token", secret, code="INVALID_ARGUMENT")
     assert "authentication off" in error
     assert not (client.home / "credentials.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "host", "expected"),
+    [
+        ("auto", "0.0.0.0", "on"),
+        ("auto", "10.1.2.3", "on"),
+        ("auto", "::", "on"),
+        ("auto", "127.0.0.1", "off"),
+        ("auto", "127.0.0.2", "off"),
+        ("auto", "::1", "off"),
+        ("auto", "localhost", "off"),
+        ("on", "127.0.0.1", "on"),
+        ("off", "0.0.0.0", "off"),
+    ],
+)
+def test_auth_auto_is_on_unless_only_loopback_listens(mode: str, host: str, expected: str) -> None:
+    assert resolve_auth(mode, host) == expected
