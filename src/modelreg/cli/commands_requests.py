@@ -3,13 +3,13 @@ requests."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelreg.cli import output
+from modelreg.cli.parsing import read_json
 from modelreg.cli.state import JsonFlag, get_state
 from modelreg.domain.governance import REQUEST_STATUSES, TransitionRequest
 from modelreg.domain.policy import Policy
@@ -83,7 +83,7 @@ def policy_set(
 ) -> None:
     """Replace the registry's policy, or a model's own rules, from a JSON file (admin)."""
     state = get_state(ctx)
-    policy = state.registry.set_policy(Policy.from_dict(_read_json(file)), model)
+    policy = state.registry.set_policy(Policy.from_dict(read_json(file)), model)
     target = f"model {model}" if model else "the registry"
     output.entity(
         policy,
@@ -118,22 +118,6 @@ def _policy(policy: Policy, title: str) -> None:
 def _summary(policy: Policy) -> str:
     protected = sorted(stage for stage, rule in policy.stages.items() if rule.protected)
     return f"protected stages {', '.join(protected)}" if protected else "no protected stages"
-
-
-def _read_json(file: Path) -> object:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidArgument(f"{file} is not UTF-8 text") from None
-    try:
-        data: object = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(
-            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    return data
 
 
 # ----------------------------------------------------------------- requests

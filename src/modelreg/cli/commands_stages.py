@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from modelreg.cli import output, views
-from modelreg.cli.parsing import parse_tags
+from modelreg.cli.parsing import parse_tags, read_json
 from modelreg.cli.state import JsonFlag, get_state
 from modelreg.domain.lifecycle import Lifecycle
-from modelreg.errors import InvalidArgument
 
 PANEL = "Stages and labels"
 Name = Annotated[str, typer.Argument(metavar="NAME", help="Model name.", show_default=False)]
@@ -136,7 +134,7 @@ def lifecycle_set(
 ) -> None:
     """Replace the lifecycle with one read from a JSON file."""
     state = get_state(ctx)
-    lifecycle = state.registry.set_lifecycle(Lifecycle.from_dict(_read_json(file)))
+    lifecycle = state.registry.set_lifecycle(Lifecycle.from_dict(read_json(file)))
     output.entity(
         lifecycle,
         json_output=state.wants_json(json_flag),
@@ -144,22 +142,6 @@ def lifecycle_set(
             f"lifecycle set: stages {', '.join(lifecycle.stages)}"
         ),
     )
-
-
-def _read_json(file: Path) -> object:
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {file}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InvalidArgument(f"{file} is not UTF-8 text") from None
-    try:
-        data: object = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgument(
-            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from None
-    return data
 
 
 def register_commands(app: typer.Typer) -> None:

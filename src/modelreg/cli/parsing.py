@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from modelreg.domain.entities import ParamValue
@@ -64,3 +65,20 @@ def parse_dataset(text: str) -> tuple[str, str | None]:
     if not name or not version:
         raise InvalidArgument(f"invalid dataset {text!r}: expected NAME or NAME@VERSION")
     return name, version
+
+
+def read_json(file: Path) -> object:
+    """The JSON document in ``file``; InvalidArgument saying what is wrong with it."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{file} is not UTF-8 text") from None
+    try:
+        data: object = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(
+            f"{file} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    return data
