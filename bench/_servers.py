@@ -350,6 +350,9 @@ def modelreg_server(
     data.mkdir(parents=True, exist_ok=True)
     env = base_env()
     env["MODELREG_HOME"] = str(data / "home")
+    # Loopback only, as `modelreg serve` decides for itself; the app run straight under
+    # uvicorn would otherwise take authentication to be on. MLflow's server checks none.
+    env["MODELREG_AUTH"] = "off"
     if plain_uvicorn:
         argv = [
             sys.executable,
