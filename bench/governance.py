@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
 from _machine import describe
@@ -44,15 +45,7 @@ HERE = Path(__file__).resolve().parent
 def _unchained(conn: Connection) -> None:
     """The baseline: the same event rows, appended without the chain."""
     pending: list[dict[str, Any]] = transaction_state(conn).pop(events._PENDING)
-    next_id = (
-        conn.execute(
-            t.events.select()
-            .with_only_columns(t.events.c.id.label("i"))
-            .order_by(t.events.c.id.desc())
-            .limit(1)
-        ).scalar()
-        or 0
-    )
+    next_id = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0
     for offset, values in enumerate(pending, start=1):
         values["id"], values["hash"] = next_id + offset, ""
     conn.execute(events._INSERT_EVENT, pending)

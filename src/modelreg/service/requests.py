@@ -159,7 +159,7 @@ class RequestsService(LabelsService):
         with self.db.write() as conn:
             req = self._open_request(conn, actor, request_id)
             rule = stage_rule(conn, req.model_name, req.to_stage)
-            self._require_reviewer(actor, req.model_name, max(rule.role, Role.REVIEWER, key=_rank))
+            self._require_reviewer(actor, req.model_name, rule.role)
             if actor.name == req.requested_by:
                 raise PermissionDenied(
                     f"{actor.name} requested this transition and may not approve it: "
@@ -211,7 +211,7 @@ class RequestsService(LabelsService):
         with self.db.write() as conn:
             req = self._open_request(conn, actor, request_id)
             rule = stage_rule(conn, req.model_name, req.to_stage)
-            self._require_reviewer(actor, req.model_name, max(rule.role, Role.REVIEWER, key=_rank))
+            self._require_reviewer(actor, req.model_name, rule.role)
             self._close(conn, actor, req, "rejected", comment)
             return self._request(conn, request_id)
 
@@ -235,7 +235,10 @@ class RequestsService(LabelsService):
 
     # ----------------------------------------------------------------- helpers
 
-    def _require_reviewer(self, actor: Principal, model: str, role: Role) -> None:
+    def _require_reviewer(self, actor: Principal, model: str, stage_role: Role) -> None:
+        # Deciding needs the stage's role, and never less than reviewer: an unprotected
+        # stage open to contributors still has its requests decided by reviewers.
+        role = stage_role if stage_role.rank >= Role.REVIEWER.rank else Role.REVIEWER
         require_role(actor, role, model, f"decide requests of {model!r}", "approving and rejecting")
 
     def _open_request(self, conn: Connection, actor: Principal, request_id: int) -> Any:
@@ -337,10 +340,6 @@ def _check_gate(
     evaluation = evaluate_gate(conn, row, target, lc)
     enforce_gate(evaluation, override=False, reason="", actor=actor, model=row.model_name)
     return evaluation
-
-
-def _rank(role: Role) -> int:
-    return role.rank
 
 
 def _hide_unreadable(actor: Principal, request_id: int, model: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,19 +91,16 @@ class Database:
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(modelreg_write=write)
-                hooks: list[Callable[[Connection], None]] = []
-                conn.info[_BEFORE_COMMIT] = hooks
-                conn.info[_STATE] = {}
+                current = conn.info[_TRANSACTION] = _Transaction()
                 try:
                     with conn.begin():
                         yield conn
-                        for hook in hooks:
+                        for hook in current.hooks:
                             hook(conn)
                 finally:
                     # conn.info outlives the transaction (it belongs to the pooled
                     # connection), so nothing of this transaction may stay in it.
-                    del conn.info[_BEFORE_COMMIT]
-                    del conn.info[_STATE]
+                    del conn.info[_TRANSACTION]
         except ModelregError:
             raise
         except sa.exc.IntegrityError as exc:
@@ -213,14 +211,21 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-_BEFORE_COMMIT = "modelreg_before_commit"
-_STATE = "modelreg_transaction_state"
+_TRANSACTION = "modelreg_transaction"
+
+
+@dataclass
+class _Transaction:
+    """What lives exactly as long as one transaction: its hooks and their state."""
+
+    hooks: list[Callable[[Connection], None]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def transaction_state(conn: Connection) -> dict[str, Any]:
     """A dict that lives as long as ``conn``'s current transaction, for its hooks."""
-    state: dict[str, Any] = conn.info[_STATE]
-    return state
+    current: _Transaction = conn.info[_TRANSACTION]
+    return current.state
 
 
 def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> None:
@@ -230,7 +235,7 @@ def before_commit(conn: Connection, hook: Callable[[Connection], None]) -> None:
     head row every change locks: taken at the end, it is held only for the commit and
     never waited on while holding another row.
     """
-    hooks: list[Callable[[Connection], None]] | None = conn.info.get(_BEFORE_COMMIT)
-    if hooks is None:
+    current: _Transaction | None = conn.info.get(_TRANSACTION)
+    if current is None:
         raise RuntimeError("before_commit() needs a connection from Database.write()")
-    hooks.append(hook)
+    current.hooks.append(hook)
