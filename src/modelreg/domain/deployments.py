@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from modelreg.domain.times import iso
 from modelreg.errors import InvalidArgument, InvalidName
 
 # deploying: rollout started; deployed: serving; failed: the rollout did not complete
@@ -48,7 +49,7 @@ class Environment:
         return {
             "name": self.name,
             "description": self.description,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
             "created_by": self.created_by,
         }
 
@@ -91,7 +92,7 @@ class Deployment:
             "manifest_digest": self.manifest_digest,
             "status": self.status,
             "note": self.note,
-            "deployed_at": self.deployed_at.isoformat(),
+            "deployed_at": iso(self.deployed_at),
             "deployed_by": self.deployed_by,
         }
 

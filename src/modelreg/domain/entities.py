@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from modelreg.domain.manifest import FileEntry
 from modelreg.domain.names import validate_key
+from modelreg.domain.times import iso, iso_or_none
 from modelreg.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -30,10 +31,6 @@ LINEAGE_FIELDS = (
 )
 MAX_LINEAGE_VALUE = 2000
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +144,9 @@ class Model:
             "name": self.name,
             "description": self.description,
             "tags": dict(self.tags),
-            "created_at": _iso(self.created_at),
+            "created_at": iso(self.created_at),
             "created_by": self.created_by,
-            "updated_at": _iso(self.updated_at),
+            "updated_at": iso(self.updated_at),
             "latest_version": self.latest_version,
             "stage_holders": dict(self.stage_holders),
             "aliases": dict(self.aliases),
@@ -199,10 +196,10 @@ class ModelVersion:
             "tags": dict(self.tags),
             "description": self.description,
             "aliases": list(self.aliases),
-            "created_at": _iso(self.created_at),
+            "created_at": iso_or_none(self.created_at),
             "created_by": self.created_by,
-            "updated_at": _iso(self.updated_at),
-            "stage_changed_at": _iso(self.stage_changed_at),
+            "updated_at": iso_or_none(self.updated_at),
+            "stage_changed_at": iso_or_none(self.stage_changed_at),
         }
 
 
@@ -224,7 +221,7 @@ class HistoryEvent:
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
-            "at": _iso(self.at),
+            "at": iso_or_none(self.at),
             "actor": self.actor,
             "kind": self.kind,
             "name": self.name,

@@ -33,6 +33,7 @@ import yaml
 
 from modelreg.domain.entities import LINEAGE_FIELDS, ModelVersion
 from modelreg.domain.names import validate_key
+from modelreg.domain.times import iso_or_none
 from modelreg.errors import InvalidArgument
 
 MAX_RULES = 100
@@ -253,7 +254,7 @@ class GatePolicy:
         return {
             "model": self.model,
             "revision": self.revision,
-            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "created_at": iso_or_none(self.created_at),
             "created_by": self.created_by,
             "gates": self.document(),
         }

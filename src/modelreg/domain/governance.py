@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from modelreg.domain.times import iso_or_none
 
 
 def _time(value: str | None) -> datetime | None:
@@ -34,7 +32,7 @@ class GrantInfo:
             "principal": self.principal,
             "role": self.role,
             "model": self.model,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_or_none(self.created_at),
             "created_by": self.created_by,
         }
 
@@ -66,7 +64,7 @@ class PrincipalInfo:
             "name": self.name,
             "kind": self.kind,
             "description": self.description,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_or_none(self.created_at),
             "created_by": self.created_by,
             "disabled": self.disabled,
             "grants": [g.to_dict() for g in self.grants],
@@ -103,10 +101,10 @@ class TokenInfo:
             "id": self.id,
             "principal": self.principal,
             "name": self.name,
-            "created_at": _iso(self.created_at),
+            "created_at": iso_or_none(self.created_at),
             "created_by": self.created_by,
-            "expires_at": _iso(self.expires_at),
-            "revoked_at": _iso(self.revoked_at),
+            "expires_at": iso_or_none(self.expires_at),
+            "revoked_at": iso_or_none(self.revoked_at),
             "revoked_by": self.revoked_by,
         }
 
@@ -149,7 +147,7 @@ class Approval:
     comment: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"approver": self.approver, "at": _iso(self.at), "comment": self.comment}
+        return {"approver": self.approver, "at": iso_or_none(self.at), "comment": self.comment}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Approval:
@@ -194,9 +192,9 @@ class TransitionRequest:
             "approvals_required": self.approvals_required,
             "approvals": [a.to_dict() for a in self.approvals],
             "requested_by": self.requested_by,
-            "requested_at": _iso(self.requested_at),
+            "requested_at": iso_or_none(self.requested_at),
             "decided_by": self.decided_by,
-            "decided_at": _iso(self.decided_at),
+            "decided_at": iso_or_none(self.decided_at),
             "comment": self.comment,
         }
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from modelreg.domain.times import iso, iso_or_none
 from modelreg.errors import InvalidArgument
 
 MAX_URL = 2000
@@ -20,10 +21,6 @@ def validate_url(url: object) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"invalid webhook URL {url!r}: use http(s)://host/path")
     return url
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _time(value: str | None) -> datetime | None:
@@ -53,7 +50,7 @@ class Webhook:
             "kinds": list(self.kinds),
             "model": self.model,
             "description": self.description,
-            "created_at": self.created_at.isoformat(),
+            "created_at": iso(self.created_at),
             "created_by": self.created_by,
             "secret": self.secret,
         }
@@ -98,12 +95,12 @@ class WebhookDelivery:
             "kind": self.kind,
             "status": self.status,
             "attempts": self.attempts,
-            "next_attempt_at": _iso(self.next_attempt_at),
-            "last_attempt_at": _iso(self.last_attempt_at),
+            "next_attempt_at": iso_or_none(self.next_attempt_at),
+            "last_attempt_at": iso_or_none(self.last_attempt_at),
             "response_status": self.response_status,
             "error": self.error,
-            "created_at": self.created_at.isoformat(),
-            "delivered_at": _iso(self.delivered_at),
+            "created_at": iso(self.created_at),
+            "delivered_at": iso_or_none(self.delivered_at),
         }
 
     @classmethod

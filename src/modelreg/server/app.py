@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 import modelreg
 from modelreg.config import Config
@@ -86,9 +86,22 @@ def create_app(config: Config | None = None) -> FastAPI:
         routes_webhooks,
         routes_deployments,
     ):
-        app.include_router(module.router)
-    app.include_router(routes_ops.probes)
+        _add_routes(app, module.router)
+    _add_routes(app, routes_ops.probes)
     openapi.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(MetricsMiddleware)
     return app
+
+
+def _add_routes(app: FastAPI, router: APIRouter) -> None:
+    """Add a router's routes to the app's own list, flat.
+
+    ``include_router`` keeps each router as a nested group, and matching a request then
+    walks every group with per-candidate bookkeeping: on a health check that was most of
+    the server's time. The module routers carry their prefix and tags in each route's
+    path and tags already, and no dependencies, so their routes can stand on their own.
+    """
+    if router.dependencies or router.callbacks:
+        raise ValueError("a router with its own dependencies must be included, not flattened")
+    app.router.routes.extend(router.routes)

@@ -195,7 +195,7 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"files": [], "metrics": {}, "params": {}, "tags": {}, "parents": [], "aliases": []}
     )
-    for kind, vid, key, s, n, i, u in conn.execute(query, _ids(conn, ids)):
+    for kind, vid, key, s, n, i, u in conn.execute(query, _ids(conn, ids)).all():
         bucket = out[vid]
         if kind == "f":
             bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s, source=u))
@@ -251,12 +251,21 @@ def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
     aliases) with one more query."""
     if not rows:
         return []
+    # Positions, looked up once: a Row's attribute access is a Python-level lookup per
+    # field, and a search page builds a hundred models.
+    fields = rows[0]._fields
+    i_id, i_name, i_desc, i_created, i_by, i_updated = (
+        fields.index(f)
+        for f in ("id", "name", "description", "created_at", "created_by", "updated_at")
+    )
     query = _model_children_query(conn.dialect.name)
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     latest: dict[int, int] = {}
     holders: dict[int, dict[str, int]] = defaultdict(dict)
     aliases: dict[int, dict[str, int]] = defaultdict(dict)
-    for kind, mid, key, value, number in conn.execute(query, _ids(conn, [r.id for r in rows])):
+    for kind, mid, key, value, number in conn.execute(
+        query, _ids(conn, [r[i_id] for r in rows])
+    ).all():
         if kind == "t":
             tags[mid][key] = value
         elif kind == "l":
@@ -265,17 +274,21 @@ def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
             holders[mid][key] = int(number)
         else:
             aliases[mid][key] = int(number)
-    return [
-        Model(
-            name=row.name,
-            description=row.description,
-            tags=tags[row.id],
-            created_at=row.created_at,
-            created_by=row.created_by,
-            updated_at=row.updated_at,
-            latest_version=latest.get(row.id),
-            stage_holders=holders[row.id],
-            aliases=dict(sorted(aliases[row.id].items())),
+    models = []
+    for row in rows:
+        mid = row[i_id]
+        named = aliases.get(mid)
+        models.append(
+            Model(
+                name=row[i_name],
+                description=row[i_desc],
+                tags=tags.get(mid) or {},
+                created_at=row[i_created],
+                created_by=row[i_by],
+                updated_at=row[i_updated],
+                latest_version=latest.get(mid),
+                stage_holders=holders.get(mid) or {},
+                aliases=dict(sorted(named.items())) if named else {},
+            )
         )
-        for row in rows
-    ]
+    return models

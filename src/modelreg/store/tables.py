@@ -46,6 +46,26 @@ class UTCDateTime(TypeDecorator[datetime]):
         assert isinstance(value, datetime)
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # SQLite hands back the stored text. Parsing it in one C call, straight to an
+        # aware value, instead of SQLAlchemy's regular expression and then a replace,
+        # makes a page of 100 models noticeably cheaper to load.
+        if dialect.name == "sqlite":
+            return _sqlite_utc
+        return super().result_processor(dialect, coltype)
+
+
+def _sqlite_utc(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        # Stored values are naive UTC text; naming the offset in the text is several
+        # times cheaper than datetime.replace(tzinfo=...) afterwards.
+        return datetime.fromisoformat(value + "+00:00")
+    except ValueError:  # text written with an offset of its own
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
 
 metadata = MetaData(
     naming_convention={

@@ -1,0 +1,22 @@
+"""Timestamps in their JSON form."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+
+def iso(value: datetime) -> str:
+    """``value.isoformat()``, character for character, at a third of the cost.
+
+    A page of a hundred models carries two hundred timestamps; on an aware datetime
+    ``isoformat`` spends most of its time formatting the offset, which orjson does in
+    native code with the same result.
+    """
+    return orjson.dumps(value)[1:-1].decode()
+
+
+def iso_or_none(value: datetime | None) -> str | None:
+    """``iso(value)``, or None for None."""
+    return iso(value) if value is not None else None
