@@ -99,17 +99,30 @@ def test_failed_source_leaves_no_partial_file(tmp_path: Path) -> None:
     assert list((tmp_path / "blobs" / "partial").iterdir()) == []
 
 
-def test_a_failing_destination_surfaces_its_error() -> None:
+# A hint below INLINE_BELOW takes the path without threads; None takes the threaded one.
+HINTS = [None, 100]
+
+
+@pytest.mark.parametrize("hint", HINTS)
+def test_a_failing_destination_surfaces_its_error(hint: int | None) -> None:
     class Full(io.BytesIO):
         def write(self, data: object) -> int:
             raise OSError(28, "No space left on device")
 
     data = os.urandom(hashing.CHUNK_SIZE * 9)
     with pytest.raises(OSError, match="No space left"):
-        hashing.copy_and_hash(io.BytesIO(data), Full())
+        hashing.copy_and_hash(io.BytesIO(data), Full(), size_hint=hint)
 
 
-def test_a_source_failing_mid_stream_surfaces_its_error() -> None:
+@pytest.mark.parametrize("hint", HINTS)
+def test_more_than_max_size_is_refused(hint: int | None) -> None:
+    data = os.urandom(hashing.INLINE_BELOW * 2)
+    with pytest.raises(hashing.TooLarge):
+        hashing.copy_and_hash(io.BytesIO(data), io.BytesIO(), max_size=1000, size_hint=hint)
+
+
+@pytest.mark.parametrize("hint", HINTS)
+def test_a_source_failing_mid_stream_surfaces_its_error(hint: int | None) -> None:
     class Flaky:
         def __init__(self) -> None:
             self.calls = 0
@@ -122,7 +135,7 @@ def test_a_source_failing_mid_stream_surfaces_its_error() -> None:
             return len(buffer)
 
     with pytest.raises(OSError, match="cable unplugged"):
-        hashing.copy_and_hash(Flaky(), io.BytesIO())
+        hashing.copy_and_hash(Flaky(), io.BytesIO(), size_hint=hint)
 
 
 @pytest.mark.parametrize(

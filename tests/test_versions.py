@@ -81,6 +81,8 @@ def test_metadata_and_lineage_round_trip(reg: Registry, model_dir: Callable[...,
     )
     again = reg.get("fraud/1")
     assert again == mv
+    # The registration's answer is built without reading the version back: same JSON too.
+    assert again.to_dict() == mv.to_dict()
     assert again.metrics == {"auc": 0.93, "latency_ms": 12.0}
     assert again.params == {
         "max_depth": 6,

@@ -31,6 +31,9 @@ BUFFERS = 6
 # With fsync on, start write-back every this many bytes so the disk works while we hash,
 # and the final fdatasync only waits for the tail.
 SYNC_EVERY = 16 * 1024 * 1024
+# Streams expected to be smaller than this are copied without the reader and writer
+# threads: for them the threads cost more than they overlap.
+INLINE_BELOW = 1024 * 1024
 
 Progress = Callable[[int], None]
 
@@ -87,6 +90,16 @@ def copy_and_hash(
     ``direct`` says ``dst`` was opened with ``O_DIRECT``: whole chunks bypass the page
     cache, and the unaligned tail is written after switching ``O_DIRECT`` off.
     """
+    if size_hint is not None and 0 <= size_hint < INLINE_BELOW:
+        return _copy_inline(
+            src,
+            dst,
+            progress=progress,
+            max_size=max_size,
+            fsync=fsync,
+            direct=direct,
+            chunk=_buffer_plan(size_hint)[0],
+        )
     hasher = hashlib.sha256()
     free: queue.SimpleQueue[mmap.mmap] = queue.SimpleQueue()
     filled: queue.SimpleQueue[tuple[mmap.mmap, int] | BaseException] = queue.SimpleQueue()
@@ -155,11 +168,48 @@ def copy_and_hash(
             stage.join()
     if write_errors:
         raise write_errors[0]
+    _finish(dst, fsync)
+    return Digest(sha256=hasher.hexdigest(), size=size)
+
+
+def _copy_inline(
+    src: Readable,
+    dst: BinaryIO | None,
+    *,
+    progress: Progress | None,
+    max_size: int | None,
+    fsync: bool,
+    direct: bool,
+    chunk: int,
+) -> Digest:
+    """``copy_and_hash`` in the calling thread alone, for streams expected to be small.
+
+    Starting two threads and mapping their buffers costs more than reading, hashing and
+    writing a small file, and most files of a model (configs, tokenizers) are small. A
+    stream that turns out larger than its hint is still copied whole, a chunk at a time.
+    """
+    hasher = hashlib.sha256()
+    buf = mmap.mmap(-1, chunk)  # page-aligned, as O_DIRECT writes need
+    size = 0
+    while n := _read_full(src, buf):
+        size += n
+        if max_size is not None and size > max_size:
+            raise TooLarge(f"more than {max_size} bytes")
+        with memoryview(buf) as whole, whole[:n] as view:
+            hasher.update(view)
+            if dst is not None:
+                (_write_direct if direct else _write_all)(dst, view)
+        if progress is not None:
+            progress(n)
+    _finish(dst, fsync)
+    return Digest(sha256=hasher.hexdigest(), size=size)
+
+
+def _finish(dst: BinaryIO | None, fsync: bool) -> None:
     if dst is not None:
         dst.flush()
         if fsync:
             os.fdatasync(dst.fileno())
-    return Digest(sha256=hasher.hexdigest(), size=size)
 
 
 def _load_sync_file_range() -> Callable[[int, int, int, int], int] | None:
@@ -187,9 +237,12 @@ def start_writeback(fd: int) -> None:
         os.fdatasync(fd)
 
 
-def hash_stream(src: Readable, progress: Progress | None = None) -> Digest:
-    """SHA-256 and size of a stream, read in constant memory."""
-    return copy_and_hash(src, None, progress=progress)
+def hash_stream(
+    src: Readable, progress: Progress | None = None, *, size_hint: int | None = None
+) -> Digest:
+    """SHA-256 and size of a stream, read in constant memory (``size_hint`` as for
+    ``copy_and_hash``)."""
+    return copy_and_hash(src, None, progress=progress, size_hint=size_hint)
 
 
 def _buffer_plan(size_hint: int | None) -> tuple[int, int]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,7 +43,6 @@ from modelreg.errors import (
     Conflict,
     InvalidArgument,
     ManifestMismatch,
-    NotFound,
 )
 from modelreg.service.audit import AuditService
 from modelreg.service.authz import require, search_scope
@@ -85,10 +85,13 @@ class VersionInput:
 _MODEL_ID = sa.select(t.models.c.id).where(t.models.c.name == sa.bindparam("name"))
 _INSERT_MODEL = sa.insert(t.models).returning(t.models.c.id)
 _INSERT_VERSION = sa.insert(t.versions).returning(t.versions.c.id)
-_BUMP_VERSION = (
+# Takes the next version number and locks the model in one statement (a row lock on
+# PostgreSQL; SQLite's write transaction already excludes other writers).
+_TAKE_NUMBER = (
     sa.update(t.models)
-    .where(t.models.c.id == sa.bindparam("model"))
-    .values(next_version=sa.bindparam("next"), updated_at=sa.bindparam("now"))
+    .where(t.models.c.name == sa.bindparam("model"))
+    .values(next_version=t.models.c.next_version + 1, updated_at=sa.bindparam("now"))
+    .returning(t.models.c.id, t.models.c.next_version)
 )
 
 
@@ -264,17 +267,15 @@ class RegistryService(
         self._check_blobs(manifest)
         now = utcnow()
         with self.db.write() as conn:
-            model = self._lock_or_create_model(conn, actor, name, create_model)
+            model_id, number = self._take_number(conn, actor, name, create_model, now)
             lc = q.lifecycle(conn)
             parents = [q.version_row(conn, ref, lc) for ref in parent_refs]
-            number = model.next_version
-            conn.execute(_BUMP_VERSION, {"model": model.id, "next": number + 1, "now": now})
             lineage_columns = checked_lineage.to_dict()
             del lineage_columns["parents"]
             version_id = conn.execute(
                 _INSERT_VERSION,
                 {
-                    "model_id": model.id,
+                    "model_id": model_id,
                     "version": number,
                     "stage": lc.initial,
                     "exclusive_stage": lc.initial if lc.initial in lc.exclusive else None,
@@ -292,6 +293,7 @@ class RegistryService(
             self._insert_children(
                 conn, version_id, manifest, checked_metrics, checked_params, checked_tags
             )
+            parent_names = tuple(version_ref(p.model_name, p.version) for p in parents)
             if parents:
                 conn.execute(
                     sa.insert(t.version_parents),
@@ -299,10 +301,10 @@ class RegistryService(
                         {
                             "version_id": version_id,
                             "position": i,
-                            "parent_ref": version_ref(p.model_name, p.version),
+                            "parent_ref": parent_ref,
                             "parent_id": p.id,
                         }
-                        for i, p in enumerate(parents)
+                        for i, (p, parent_ref) in enumerate(zip(parents, parent_names, strict=True))
                     ],
                 )
             record(
@@ -317,7 +319,24 @@ class RegistryService(
                 files=len(manifest.files),
                 size=manifest.total_size,
             )
-            return self._version(conn, Ref(name, version=number), lc)
+        # Everything the version holds was written just now: no need to read it back.
+        return ModelVersion(
+            name=name,
+            version=number,
+            stage=lc.initial,
+            manifest_digest=manifest.digest,
+            files=tuple(sorted(manifest.files, key=lambda f: f.path)),
+            metrics={k: float(v) for k, v in checked_metrics.items()},
+            params=dict(checked_params),
+            lineage=replace(checked_lineage, parents=parent_names),
+            tags=dict(checked_tags),
+            description=description,
+            aliases=(),
+            created_at=now,
+            created_by=actor.name,
+            updated_at=now,
+            stage_changed_at=now,
+        )
 
     def get(self, actor: Principal, ref: str) -> ModelVersion:
         """The version a reference names: ``NAME/3``, ``NAME@stage``, ``NAME@alias``,
@@ -516,14 +535,22 @@ class RegistryService(
         }
         return int(conn.execute(_INSERT_MODEL, values).scalar_one())
 
-    def _lock_or_create_model(
+    def _take_number(
+        self, conn: Connection, actor: Principal, name: str, create: bool, now: datetime
+    ) -> tuple[int, int]:
+        """(model id, number of the new version), the model locked until commit; the model
+        is created first when it is new and ``create`` allows it."""
+        taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).first()
+        if taken is None:
+            self._create_for_version(conn, actor, name, create)
+            taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).one()
+        return taken.id, taken.next_version - 1
+
+    def _create_for_version(
         self, conn: Connection, actor: Principal, name: str, create: bool
-    ) -> Any:
-        try:
-            return q.model_row(conn, name, lock=True)
-        except NotFound:
-            if not create:
-                raise
+    ) -> None:
+        if not create:
+            q.model_row(conn, name)  # raises NotFound
         # Concurrent first registrations race here on PostgreSQL: ON CONFLICT DO NOTHING
         # lets exactly one insert win, and everyone then locks the same row.
         now = utcnow()
@@ -539,7 +566,6 @@ class RegistryService(
         created = conn.execute(insert.values(**values).on_conflict_do_nothing()).rowcount
         if created:
             record(conn, actor, "model_created", name, at=now, implicit=True)
-        return q.model_row(conn, name, lock=True)
 
     def _insert_children(
         self,

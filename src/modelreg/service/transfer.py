@@ -112,7 +112,7 @@ def hash_file(rel: str, full: Path) -> FileEntry:
     """The manifest entry of one local file, read once."""
     try:
         with open(full, "rb", buffering=0) as src:
-            found = hash_stream(src)
+            found = hash_stream(src, size_hint=os.fstat(src.fileno()).st_size)
     except OSError as exc:
         raise StorageError(f"cannot read {full}: {exc}") from exc
     return FileEntry(path=rel, size=found.size, sha256=found.sha256)
