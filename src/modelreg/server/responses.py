@@ -28,3 +28,10 @@ def page(items: Page[T], encode: Callable[[T], dict[str, Any]]) -> Response:
     return ok(
         {"items": [encode(item) for item in items.items], "next_page_token": items.next_page_token}
     )
+
+
+def native_page(items: Page[Any]) -> Response:
+    """A page of entities whose dataclass fields are exactly their ``to_dict()`` form
+    (``Model``): orjson serializes such dataclasses itself, timestamps included, which
+    saves building a dict per item on the hottest listing."""
+    return ok({"items": items.items, "next_page_token": items.next_page_token})

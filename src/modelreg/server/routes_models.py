@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from modelreg.domain.entities import HistoryEvent, Model
+from modelreg.domain.entities import HistoryEvent
 from modelreg.server import metrics
 from modelreg.server.context import Ctx
-from modelreg.server.responses import no_content, ok, page
+from modelreg.server.responses import native_page, no_content, ok, page
 from modelreg.server.schemas import AliasSet, ModelCreate, ModelUpdate, Tags
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"])
@@ -23,10 +23,6 @@ OrderBy = Annotated[
 ]
 PageSize = Annotated[int | None, Query(ge=1, le=1000, description="Items per page (100).")]
 PageToken = Annotated[str | None, Query(description="next_page_token of the previous page.")]
-
-
-def _model(model: Model) -> dict[str, object]:
-    return model.to_dict()
 
 
 def _event(event: HistoryEvent) -> dict[str, object]:
@@ -49,7 +45,7 @@ def search_models(
         page_size=page_size,
         page_token=page_token,
     )
-    return page(found, _model)
+    return native_page(found)
 
 
 @router.post("", status_code=201, summary="Create a model")
