@@ -25,7 +25,9 @@ from modelreg.service import links
 
 router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 
-CHUNK = 1024 * 1024
+# Read per hop to a worker thread when sending a blob: each hop costs a fraction of a
+# millisecond, which at 1 MiB was a fifth of a fast download's time.
+CHUNK = 4 * 1024 * 1024
 Sha256 = Annotated[str, Path(description="Hex SHA-256 of the blob (64 lowercase characters).")]
 CACHE = "public, max-age=31536000, immutable"
 
