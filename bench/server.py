@@ -371,7 +371,7 @@ def worker_count(kind: str, python: Path | str, workers: int | None, server: Ser
         return str(workers)
     if kind == "mlflow":
         return default_workers([str(Path(python).parent / "mlflow"), "server", "--help"])
-    found = re.search(r"\((\d+) workers?\)", server.log.read_text(errors="replace"))
+    found = re.search(r"\((\d+) workers?[,)]", server.log.read_text(errors="replace"))
     return found.group(1) if found else "?"
 
 
