@@ -46,7 +46,14 @@ def test_events_committed_before_a_restart_are_delivered_after_it(
         assert sorted(r.payload["event"]["id"] for r in delivered) == expected
         assert [r.answered for r in receiver.received[:2]] == [500, 500]
         with modelreg.connect(second, user="alice") as reg:
-            log = list(reg.webhook_deliveries(hook.id).all())
+            # The receiver has the last request before the worker that sent it records
+            # the answer: wait for that record rather than race it.
+            deadline = time.monotonic() + 30
+            while True:
+                log = list(reg.webhook_deliveries(hook.id).all())
+                if all(d.status != "pending" for d in log) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
         assert sorted(d.event_id for d in log if d.event_id) == expected
         assert {d.status for d in log} == {"delivered"}
         assert sum(d.attempts for d in log) == len(receiver.received)
