@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelreg.domain.times import iso, iso_or_none
+from modelreg.domain.times import from_iso_or_none, iso, iso_or_none
 
 OFFSETS = st.sampled_from(
     [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
@@ -18,13 +18,14 @@ OFFSETS = st.sampled_from(
 def test_iso_is_isoformat(value: datetime, tz: timezone | None) -> None:
     value = value.replace(tzinfo=tz)
     assert iso(value) == value.isoformat()
-    assert datetime.fromisoformat(iso(value)) == value
+    assert from_iso_or_none(iso_or_none(value)) == value
 
 
 def test_whole_seconds_and_none() -> None:
     value = datetime(2026, 11, 26, 22, 58, 30, tzinfo=timezone.utc)
     assert iso(value) == "2026-11-26T22:58:30+00:00"
     assert iso_or_none(None) is None
+    assert from_iso_or_none(None) is None
 
 
 def test_sqlite_text_reads_back_aware() -> None:

@@ -10,11 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from modelreg.domain.times import iso_or_none
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+from modelreg.domain.times import from_iso_or_none, iso_or_none
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +112,8 @@ class TokenInfo:
             name=data["name"],
             created_at=datetime.fromisoformat(data["created_at"]),
             created_by=data["created_by"],
-            expires_at=_time(data["expires_at"]),
-            revoked_at=_time(data["revoked_at"]),
+            expires_at=from_iso_or_none(data["expires_at"]),
+            revoked_at=from_iso_or_none(data["revoked_at"]),
             revoked_by=data["revoked_by"],
         )
 
@@ -213,7 +209,7 @@ class TransitionRequest:
             requested_by=data["requested_by"],
             requested_at=datetime.fromisoformat(data["requested_at"]),
             decided_by=data["decided_by"],
-            decided_at=_time(data["decided_at"]),
+            decided_at=from_iso_or_none(data["decided_at"]),
             comment=data["comment"],
         )
 

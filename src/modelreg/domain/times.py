@@ -1,4 +1,4 @@
-"""Timestamps in their JSON form."""
+"""Timestamps in their JSON form, and back."""
 
 from __future__ import annotations
 
@@ -20,3 +20,8 @@ def iso(value: datetime) -> str:
 def iso_or_none(value: datetime | None) -> str | None:
     """``iso(value)``, or None for None."""
     return iso(value) if value is not None else None
+
+
+def from_iso_or_none(text: str | None) -> datetime | None:
+    """The inverse of ``iso_or_none``."""
+    return datetime.fromisoformat(text) if text is not None else None

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from modelreg.domain.times import iso, iso_or_none
+from modelreg.domain.times import from_iso_or_none, iso, iso_or_none
 from modelreg.errors import InvalidArgument
 
 MAX_URL = 2000
@@ -21,10 +21,6 @@ def validate_url(url: object) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidArgument(f"invalid webhook URL {url!r}: use http(s)://host/path")
     return url
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +109,10 @@ class WebhookDelivery:
             kind=data["kind"],
             status=data["status"],
             attempts=int(data["attempts"]),
-            next_attempt_at=_time(data["next_attempt_at"]),
-            last_attempt_at=_time(data["last_attempt_at"]),
+            next_attempt_at=from_iso_or_none(data["next_attempt_at"]),
+            last_attempt_at=from_iso_or_none(data["last_attempt_at"]),
             response_status=data["response_status"],
             error=data["error"],
             created_at=datetime.fromisoformat(data["created_at"]),
-            delivered_at=_time(data["delivered_at"]),
+            delivered_at=from_iso_or_none(data["delivered_at"]),
         )
