@@ -542,18 +542,17 @@ class RegistryService(
         is created first when it is new and ``create`` allows it."""
         taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).first()
         if taken is None:
-            self._create_for_version(conn, actor, name, create)
+            self._create_for_version(conn, actor, name, create, now)
             taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).one()
         return taken.id, taken.next_version - 1
 
     def _create_for_version(
-        self, conn: Connection, actor: Principal, name: str, create: bool
+        self, conn: Connection, actor: Principal, name: str, create: bool, now: datetime
     ) -> None:
         if not create:
             q.model_row(conn, name)  # raises NotFound
         # Concurrent first registrations race here on PostgreSQL: ON CONFLICT DO NOTHING
-        # lets exactly one insert win, and everyone then locks the same row.
-        now = utcnow()
+        # lets exactly one insert win, and everyone then takes a number from the same row.
         values = {
             "name": name,
             "description": "",
