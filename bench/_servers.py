@@ -344,15 +344,19 @@ def modelreg_server(
     *,
     plain_uvicorn: bool = False,
     loop: str = "auto",
+    fsync: bool = True,
 ) -> contextlib.AbstractContextManager[Server]:
     """``modelreg serve`` with a fresh MODELREG_HOME (SQLite and blobs inside);
-    ``plain_uvicorn`` runs the same app under ``python -m uvicorn --loop LOOP`` instead."""
+    ``plain_uvicorn`` runs the same app under ``python -m uvicorn --loop LOOP`` instead;
+    ``fsync`` False sets MODELREG_FSYNC=false (nothing flushed, as MLflow's server)."""
     data.mkdir(parents=True, exist_ok=True)
     env = base_env()
     env["MODELREG_HOME"] = str(data / "home")
     # Loopback only, as `modelreg serve` decides for itself; the app run straight under
     # uvicorn would otherwise take authentication to be on. MLflow's server checks none.
     env["MODELREG_AUTH"] = "off"
+    if not fsync:
+        env["MODELREG_FSYNC"] = "false"
     if plain_uvicorn:
         argv = [
             sys.executable,
@@ -376,4 +380,6 @@ def modelreg_server(
         if workers is not None:
             argv += ["--workers", str(workers)]
         label = "modelreg, default workers" if workers is None else f"modelreg, {workers} workers"
+        if not fsync:
+            label += ", fsync off"
     return running(label, argv, env=env, port=port, ready_path="/readyz", log=data / "server.log")
