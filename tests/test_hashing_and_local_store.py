@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import os
 import time
 from pathlib import Path
@@ -190,3 +191,47 @@ def test_file_systems_without_direct_io_fall_back(
     digest = store.put(io.BytesIO(data))
     assert store.path_of(digest.sha256).read_bytes() == data
     assert list((tmp_path / "blobs" / "partial").iterdir()) == []
+
+
+def test_copies_reuse_a_bounded_set_of_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = hashing._BufferPool(hashing.POOL_LIMIT)
+    monkeypatch.setattr(hashing, "_POOL", pool)
+    data = os.urandom(hashing.CHUNK_SIZE * 3 + 5)
+    hashing.copy_and_hash(io.BytesIO(data), io.BytesIO(), size_hint=len(data))
+    kept = {id(buf) for buf in pool._idle}
+    assert kept, "a large copy leaves its buffers for the next one"
+    hashing.copy_and_hash(io.BytesIO(data), io.BytesIO(), size_hint=len(data))
+    assert {id(buf) for buf in pool._idle} == kept, "the next copy used the same buffers"
+    # However many copies give buffers back, the pool keeps at most its limit.
+    pool.give([mmap.mmap(-1, hashing.CHUNK_SIZE) for _ in range(3 * hashing.POOL_LIMIT)])
+    assert len(pool._idle) == hashing.POOL_LIMIT
+    # Buffers of other sizes (small files) are not kept.
+    pool._idle.clear()
+    pool.give([mmap.mmap(-1, hashing.MIN_CHUNK_SIZE)])
+    assert pool._idle == []
+
+
+def test_reused_buffers_carry_nothing_into_the_next_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "_POOL", hashing._BufferPool(hashing.POOL_LIMIT))
+
+    class Failing:
+        """Fills every buffer with 0xFF, then fails mid-stream."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def readinto(self, buffer: memoryview) -> int:
+            self.calls += 1
+            if self.calls > 4:
+                raise OSError("cable unplugged")
+            buffer[:] = b"\xff" * len(buffer)
+            return len(buffer)
+
+    with pytest.raises(OSError, match="cable unplugged"):
+        hashing.copy_and_hash(Failing(), io.BytesIO(), size_hint=10 * hashing.CHUNK_SIZE)
+    # A short last chunk in a buffer that held 0xFF bytes: only the new bytes count.
+    data = os.urandom(hashing.CHUNK_SIZE + 123)
+    out = io.BytesIO()
+    digest = hashing.copy_and_hash(io.BytesIO(data), out, size_hint=len(data))
+    assert digest == hashing.Digest(hashlib.sha256(data).hexdigest(), len(data))
+    assert out.getvalue() == data
