@@ -173,3 +173,37 @@ def test_pull_detects_a_corrupted_blob_and_leaves_the_destination_untouched(
             reg.pull("fraud/1", dest)
     assert read_tree(dest) == before
     assert sorted(p.name for p in dest.iterdir()) == ["keep.txt", "model.pkl"]
+
+
+class ChangingFile(Recording):
+    """Rewrites ``path`` once the server has said which blobs it lacks: the file changes
+    between the client hashing it and sending it."""
+
+    def __init__(self, app: FastAPI, path: Path, data: bytes) -> None:
+        super().__init__(app)
+        self.path, self.data = path, data
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.url.path.endswith("/versions") and response.status_code == 409:
+            self.path.write_bytes(self.data)
+        return response
+
+
+# A small file goes in one request on the session, a large one as a stream.
+@pytest.mark.parametrize("rel", ["config.json", "data/big.bin"])
+@pytest.mark.parametrize("change", ["grown", "same size"])
+def test_a_file_changed_after_hashing_registers_nothing(
+    app: FastAPI, folder: Path, rel: str, change: str
+) -> None:
+    before = FILES[rel]
+    after = before + b"more" if change == "grown" else bytes([before[0] ^ 1]) + before[1:]
+    changing = ChangingFile(app, folder / rel, after)
+    with remote(app, transport=changing) as reg:
+        with pytest.raises(errors.DigestMismatch):
+            reg.register("fraud", folder)
+        with pytest.raises(errors.NotFound):
+            reg.get("fraud/1")
+    assert sha256(before) not in stored_blobs(app)
+    assert sha256(after) not in stored_blobs(app)
+    assert partial_files(app) == []

@@ -29,6 +29,8 @@ from uvicorn.server import ServerState
 import modelreg
 from modelreg import errors
 from modelreg.client import RemoteRegistry
+from modelreg.client import registry as client_registry
+from modelreg.domain.manifest import FileEntry
 from modelreg.server.run import NoDelayProtocol, set_nodelay
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("modelreg")
@@ -140,6 +142,39 @@ def test_sdk_round_trip_through_the_server(alice: modelreg.Registry, tmp_path: P
     gc = alice.gc("0s", dry_run=True)
     assert gc.dry_run
     assert gc.deleted_blobs == 0  # everything stored is referenced
+
+
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024])
+def test_a_file_changed_after_hashing_is_refused_by_the_server(
+    alice: modelreg.Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+) -> None:
+    """Small files go on the session's kept-alive connection, large ones on a connection
+    of their own; either way the server checks the bytes against the declared digest."""
+    name = f"changed-after-hashing-{size}"
+    path = tmp_path / "model" / "weights.bin"
+    path.parent.mkdir()
+    path.write_bytes(os.urandom(size))
+    hash_tree = client_registry._hash_tree
+
+    def hash_then_change(files: list[tuple[str, Path]]) -> list[FileEntry]:
+        entries = hash_tree(files)
+        path.write_bytes(os.urandom(size))
+        return entries
+
+    monkeypatch.setattr(client_registry, "_hash_tree", hash_then_change)
+    with pytest.raises(errors.DigestMismatch):
+        alice.register(name, path.parent)
+    with pytest.raises(errors.NotFound):
+        alice.get(f"{name}/1")
+    monkeypatch.undo()
+    # The same session goes on working, and the file as it is now registers.
+    assert alice.register(name, path.parent).version == 1
+    pulled = alice.pull(f"{name}/1", tmp_path / "pulled")
+    assert (tmp_path / "pulled" / "weights.bin").read_bytes() == path.read_bytes()
+    assert pulled.files[0].size == size
 
 
 def test_sdk_errors_keep_their_class_over_http(alice: modelreg.Registry) -> None:

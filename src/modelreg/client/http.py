@@ -85,31 +85,37 @@ class Session:
         path: str,
         *,
         json: Any = None,
+        content: bytes | None = None,
         params: Params | None = None,
         timeout: float | None = TIMEOUT,
     ) -> Any:
         """Send a request and return its parsed JSON body (None for 204).
 
+        The body is ``json`` encoded, or ``content`` sent as raw bytes (a small blob).
         ``timeout`` bounds each wait for the server; None waits as long as it takes.
         """
         query = _query(params)
         target = path + (f"?{query}" if query else "")
-        body = orjson.dumps(json) if json is not None else None
+        body: bytes | None = content
+        kind = "application/octet-stream"
+        if content is None:
+            body = orjson.dumps(json) if json is not None else None
+            kind = "application/json"
         if self.client is not None:
-            status, content = self._via_httpx(method, target, body, timeout)
+            status, answer = self._via_httpx(method, target, body, kind, timeout)
         else:
-            status, content = self._via_stdlib(method, target, body, timeout)
+            status, answer = self._via_stdlib(method, target, body, kind, timeout)
         if status >= 400:
-            raise error_from(status, content, self.url(path))
-        if status == 204 or not content:
+            raise error_from(status, answer, self.url(path))
+        if status == 204 or not answer:
             return None
-        return orjson.loads(content)
+        return orjson.loads(answer)
 
     def _via_httpx(
-        self, method: str, target: str, body: bytes | None, timeout: float | None
+        self, method: str, target: str, body: bytes | None, kind: str, timeout: float | None
     ) -> tuple[int, bytes]:
         assert self.client is not None
-        headers = {"content-type": "application/json"} if body is not None else None
+        headers = {"content-type": kind} if body is not None else None
         try:
             response = self.client.request(
                 method, self.url(target), content=body, headers=headers, timeout=timeout
@@ -119,11 +125,11 @@ class Session:
         return response.status_code, response.content
 
     def _via_stdlib(
-        self, method: str, target: str, body: bytes | None, timeout: float | None
+        self, method: str, target: str, body: bytes | None, kind: str, timeout: float | None
     ) -> tuple[int, bytes]:
         headers = dict(self.headers)
         if body is not None:
-            headers["content-type"] = "application/json"
+            headers["content-type"] = kind
         conn, reused = self._connection()
         for attempt in (1, 2):
             try:
