@@ -87,9 +87,9 @@ class _BufferPool:
         # Buffers beyond the limit are not closed here but dropped: a reader's traceback
         # can still hold a view of one (an exception raised through it), and closing a
         # buffer with views raises. It is unmapped when the last view goes.
+        kept = [buf for buf in buffers if len(buf) == CHUNK_SIZE]
         with self._lock:
-            room = self._limit - len(self._idle)
-            self._idle.extend([buf for buf in buffers if len(buf) == CHUNK_SIZE][: max(room, 0)])
+            self._idle.extend(kept[: self._limit - len(self._idle)])
 
 
 _POOL = _BufferPool(POOL_LIMIT)

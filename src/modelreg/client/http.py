@@ -96,11 +96,11 @@ class Session:
         """
         query = _query(params)
         target = path + (f"?{query}" if query else "")
-        body: bytes | None = content
-        kind = "application/octet-stream"
-        if content is None:
-            body = orjson.dumps(json) if json is not None else None
-            kind = "application/json"
+        body: bytes | None
+        if content is not None:
+            body, kind = content, "application/octet-stream"
+        else:
+            body, kind = (orjson.dumps(json) if json is not None else None), "application/json"
         if self.client is not None:
             status, answer = self._via_httpx(method, target, body, kind, timeout)
         else:
