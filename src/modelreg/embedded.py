@@ -11,7 +11,7 @@ from typing import Any
 from modelreg._version import __version__
 from modelreg.artifacts.base import ArtifactStore
 from modelreg.artifacts.external import is_uri
-from modelreg.artifacts.hashing import Progress
+from modelreg.artifacts.hashing import HEAD_BYTES, Progress
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.auth.principal import Principal
 from modelreg.config import Config
@@ -163,6 +163,9 @@ class EmbeddedRegistry(EmbeddedGovernance):
             entries = transfer.describe_external(path, progress)
         else:
             entries = transfer.store_tree(self.blobs, transfer.list_tree(path), progress)
+            # A server over the same store then knows these blobs when a client asks
+            # before uploading a large file (see service/heads.py).
+            self.service.remember_heads(e.sha256 for e in entries if e.size >= HEAD_BYTES)
         return self.service.create_version(
             self.principal,
             name,

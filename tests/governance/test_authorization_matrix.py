@@ -124,6 +124,10 @@ def _rules(org: Org) -> dict[str, Rule]:
         "GET /api/v1/resolve": Rule(READERS, path="/api/v1/resolve?ref=fraud@staging"),
         "GET /api/v1/compare": Rule(READERS, path="/api/v1/compare?a=fraud/1&b=fraud/2"),
         "POST /api/v1/blobs/missing": Rule(UPLOADERS, body={"sha256": [new_blob]}),
+        "POST /api/v1/blobs/heads": Rule(
+            UPLOADERS, body={"files": [{"size": len(NEW_BLOB), "head": new_blob}]}
+        ),
+        "POST /api/v1/blobs": Rule(UPLOADERS, 201, content=NEW_BLOB),
         "PUT /api/v1/blobs/{sha256}": Rule(
             UPLOADERS, 201, path=f"/api/v1/blobs/{new_blob}", content=NEW_BLOB
         ),

@@ -29,9 +29,12 @@ from uvicorn.server import ServerState
 import modelreg
 from modelreg import errors
 from modelreg.client import RemoteRegistry
+from modelreg.client import blobs as client_blobs
 from modelreg.client import registry as client_registry
+from modelreg.client.direct import DirectBlobs
 from modelreg.domain.manifest import FileEntry
 from modelreg.server.run import NoDelayProtocol, set_nodelay
+from modelreg.service import transfer
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("modelreg")
 StartServers = Callable[..., list[str]]
@@ -175,6 +178,58 @@ def test_a_file_changed_after_hashing_is_refused_by_the_server(
     pulled = alice.pull(f"{name}/1", tmp_path / "pulled")
     assert (tmp_path / "pulled" / "weights.bin").read_bytes() == path.read_bytes()
     assert pulled.files[0].size == size
+
+
+def test_a_large_new_file_streams_while_it_is_hashed(
+    alice: modelreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over real sockets: the file is sent (sendfile) while a thread hashes it, the server
+    names the blob, and the same bytes are not sent again."""
+    monkeypatch.setattr(client_blobs, "STREAM_FROM", 2 * 1024 * 1024)
+    sent: list[tuple[str, str]] = []
+    upload = DirectBlobs.upload
+
+    def recorded(self: DirectBlobs, *args: Any, method: str = "PUT") -> bytes:
+        sent.append((method, args[1]))
+        return upload(self, *args, method=method)
+
+    monkeypatch.setattr(DirectBlobs, "upload", recorded)
+    data = os.urandom(3 * 1024 * 1024 + 5)
+    path = tmp_path / "weights.bin"
+    path.write_bytes(data)
+    version = alice.register("streamed", path)
+    assert sent == [("POST", "/api/v1/blobs")]
+    assert version.files[0].size == len(data)
+    alice.pull("streamed/1", tmp_path / "pulled")
+    assert (tmp_path / "pulled" / "weights.bin").read_bytes() == data
+    assert alice.register("streamed", path).version == 2
+    assert sent == [("POST", "/api/v1/blobs")]  # known now: hashed, found, not sent
+
+
+class _LyingHash:
+    """``service.transfer`` as the client's blob module sees it, with a hash that does not
+    match what was read: as when a file changes between the hash and the send."""
+
+    each_file = staticmethod(transfer.each_file)
+
+    @staticmethod
+    def hash_file(rel: str, full: Path) -> FileEntry:
+        entry = transfer.hash_file(rel, full)
+        return FileEntry(entry.path, entry.size, "0" * 64)
+
+
+def test_a_streamed_file_whose_hash_differs_registers_nothing(
+    alice: modelreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_blobs, "STREAM_FROM", 2 * 1024 * 1024)
+    monkeypatch.setattr(client_blobs, "transfer", _LyingHash)
+    path = tmp_path / "weights.bin"
+    path.write_bytes(os.urandom(3 * 1024 * 1024))
+    with pytest.raises(errors.DigestMismatch) as caught:
+        alice.register("lying-hash", path)
+    assert caught.value.details["path"] == "weights.bin"
+    with pytest.raises(errors.NotFound):
+        alice.get("lying-hash/1")
 
 
 def test_sdk_errors_keep_their_class_over_http(alice: modelreg.Registry) -> None:

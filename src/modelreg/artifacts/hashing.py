@@ -286,6 +286,28 @@ def hash_stream(
     return copy_and_hash(src, None, progress=progress, size_hint=size_hint)
 
 
+# How much of a blob its "head" covers: the first MiB, or the whole of a shorter blob.
+HEAD_BYTES = 1024 * 1024
+
+
+def head_digest(src: Readable) -> str:
+    """SHA-256 of the first ``HEAD_BYTES`` bytes of a stream (all of a shorter one).
+
+    With the size, a cheap fingerprint: two files that differ in their first MiB or
+    their length cannot be the same blob, so a file whose head no stored blob shares is
+    certainly not stored yet.
+    """
+    buffer = bytearray(HEAD_BYTES)
+    view = memoryview(buffer)
+    filled = 0
+    while filled < HEAD_BYTES:
+        n = src.readinto(view[filled:])
+        if not n:
+            break
+        filled += n
+    return hashlib.sha256(view[:filled]).hexdigest()
+
+
 def _buffer_plan(size_hint: int | None) -> tuple[int, int]:
     if size_hint is None or size_hint < 0:
         return CHUNK_SIZE, BUFFERS

@@ -1,35 +1,63 @@
 """Blob transfers with a server: existence checks, streaming uploads, streaming reads.
 
 Uploads declare the digest and length the client computed; the server recomputes both
-while writing and stores nothing if they differ. Reads are plain streams: ``pull``
-verifies every byte against the manifest, exactly as it does for a local store.
+while writing and stores nothing if they differ. A large file that no stored blob can be
+(no blob has its size and first MiB) is sent while it is hashed instead, and the server
+answers with the digest of what it stored, which must be the client's. Reads are plain
+streams: ``pull`` verifies every byte against the manifest, exactly as it does for a
+local store.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from modelreg.artifacts.hashing import Progress
+from modelreg.artifacts.hashing import Progress, head_digest
 from modelreg.client import presigned
 from modelreg.client.direct import DirectBlobs
 from modelreg.client.http import Session, check, unreachable
-from modelreg.errors import NotFound, StorageError
+from modelreg.domain.manifest import FileEntry
+from modelreg.errors import DigestMismatch, MethodNotAllowed, NotFound, StorageError
+from modelreg.service import transfer
 
 CHUNK = 1024 * 1024
 # Blobs smaller than this go in one request on the session's kept-alive connection:
 # for a config file, opening a connection of its own cost more than sending the bytes.
 SMALL = 1024 * 1024
+# Files from this size on are sent while they are hashed when no stored blob can be them:
+# hashing one first takes about as long as sending it. Below, one more request to ask
+# costs more than it saves.
+STREAM_FROM = 64 * 1024 * 1024
 # A blob transfer may sit on a slow disk at the other end for a while between chunks.
 TRANSFER_TIMEOUT = httpx.Timeout(600.0, connect=10.0)
+BLOBS = "/api/v1/blobs"
 
 
 def _path(sha256: str) -> str:
-    return f"/api/v1/blobs/{sha256}"
+    return f"{BLOBS}/{sha256}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+
+
+def _head(path: Path) -> str:
+    try:
+        with open(path, "rb", buffering=0) as src:
+            return head_digest(src)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
 class RemoteBlobs:
@@ -44,6 +72,9 @@ class RemoteBlobs:
         # Whether the server hands out presigned URLs; None until it first answers. A
         # server over a local folder says no once, and is not asked again.
         self.links: dict[str, bool | None] = {"download": None, "upload": None}
+        # False once the server says large files should not stream (they go to its bucket
+        # by digest) or does not know the question.
+        self.streaming = True
 
     def _link(self, kind: str, sha256: str, body: dict[str, int] | None = None) -> Any:
         """The server's presigned link for a blob, or None to go through the server."""
@@ -73,6 +104,100 @@ class RemoteBlobs:
                 return
         self._upload_through_server(path, sha256, size, progress)
 
+    def upload_new(
+        self, files: list[tuple[str, Path]], progress: Progress | None
+    ) -> dict[str, FileEntry]:
+        """Send the large files no stored blob can be, each hashed while it is sent; their
+        manifest entries by relative path. Other files are left to the caller, to hash
+        first and send only if missing."""
+        big = [(rel, full, size) for rel, full in files if (size := _size(full)) >= STREAM_FROM]
+        if not big or not self.streaming:
+            return {}
+        heads = [_head(full) for _rel, full, _size in big]
+        asked = [
+            {"size": size, "head": head} for (_r, _f, size), head in zip(big, heads, strict=True)
+        ]
+        try:
+            answer = self.session.call("POST", f"{BLOBS}/heads", json={"files": asked})
+        except (NotFound, MethodNotAllowed):
+            answer = {"stream": False}  # a server from before the question: hash first
+        if not answer.get("stream"):
+            self.streaming = False
+            return {}
+        todo: list[tuple[str, Path, int]] = []
+        seen: set[tuple[int, str]] = set()
+        for item, head, known in zip(big, heads, answer["known"], strict=True):
+            if not known and (item[2], head) not in seen:  # the same bytes twice: send once
+                seen.add((item[2], head))
+                todo.append(item)
+
+        def send(item: tuple[str, Path, int]) -> FileEntry:
+            return self._upload_unnamed(*item, progress)
+
+        return {entry.path: entry for entry in transfer.each_file(send, todo, "upload")}
+
+    def _upload_unnamed(
+        self, rel: str, path: Path, size: int, progress: Progress | None
+    ) -> FileEntry:
+        if self.direct is not None:
+            # The kernel sends the file (sendfile) while a thread hashes it: the two read
+            # the page cache side by side, and hashlib releases the GIL.
+            with ThreadPoolExecutor(1, thread_name_prefix="modelreg-hash") as pool:
+                mine = pool.submit(transfer.hash_file, rel, path)
+                body = self.direct.upload(path, BLOBS, size, progress, method="POST")
+                entry = mine.result()
+            theirs = json.loads(body)
+        else:
+            entry, theirs = self._post_hashing(rel, path, size, progress)
+        if theirs["sha256"] != entry.sha256 or theirs["size"] != entry.size:
+            raise DigestMismatch(
+                f"{path} changed while it was uploaded: the server stored {theirs['size']} "
+                f"bytes with digest {theirs['sha256']}, the file now has {entry.size} bytes "
+                f"with digest {entry.sha256}; register it again once it is complete",
+                path=rel,
+                expected=entry.sha256,
+                actual=theirs["sha256"],
+            )
+        return entry
+
+    def _post_hashing(
+        self, rel: str, path: Path, size: int, progress: Progress | None
+    ) -> tuple[FileEntry, dict[str, Any]]:
+        """POST a file through httpx, hashing each chunk as it goes out."""
+        hasher = hashlib.sha256()
+        sent = 0
+
+        def body() -> Iterator[bytes]:
+            nonlocal sent
+            with open(path, "rb", buffering=0) as src:
+                while chunk := src.read(CHUNK):
+                    hasher.update(chunk)
+                    sent += len(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(len(chunk))
+
+        response = self._send_body("POST", BLOBS, body(), size, path)
+        return FileEntry(rel, sent, hasher.hexdigest()), dict(response.json())
+
+    def _send_body(
+        self, method: str, url_path: str, content: Iterator[bytes], size: int, path: Path
+    ) -> httpx.Response:
+        assert self.session.client is not None
+        request = self.session.client.build_request(
+            method,
+            self.session.url(url_path),
+            content=content,
+            headers={"content-length": str(size), "content-type": "application/octet-stream"},
+            timeout=TRANSFER_TIMEOUT,
+        )
+        try:
+            response = self.session.send(request)
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc}") from exc
+        check(response)
+        return response
+
     def _upload_through_server(
         self, path: Path, sha256: str, size: int, progress: Progress | None
     ) -> None:
@@ -90,19 +215,7 @@ class RemoteBlobs:
                     if progress is not None:
                         progress(len(chunk))
 
-        assert self.session.client is not None
-        request = self.session.client.build_request(
-            "PUT",
-            self.session.url(_path(sha256)),
-            content=body(),
-            headers={"content-length": str(size), "content-type": "application/octet-stream"},
-            timeout=TRANSFER_TIMEOUT,
-        )
-        try:
-            response = self.session.send(request)
-        except OSError as exc:
-            raise StorageError(f"cannot read {path}: {exc}") from exc
-        check(response)
+        self._send_body("PUT", _path(sha256), body(), size, path)
 
     def _upload_small(self, path: Path, sha256: str, size: int, progress: Progress | None) -> None:
         try:

@@ -55,11 +55,20 @@ class DirectBlobs:
         for key, value in self._headers.items():
             conn.putheader(key, value)
 
-    def upload(self, path: Path, url_path: str, size: int, progress: Progress | None) -> None:
-        """PUT a file's bytes; the server checks them against the digest in ``url_path``."""
+    def upload(
+        self,
+        path: Path,
+        url_path: str,
+        size: int,
+        progress: Progress | None,
+        *,
+        method: str = "PUT",
+    ) -> bytes:
+        """Send a file's bytes (PUT under its digest, which the server checks, or POST
+        to have the server name it); the server's answer."""
         conn = self._connect()
         try:
-            self._request(conn, "PUT", url_path)
+            self._request(conn, method, url_path)
             conn.putheader("content-type", "application/octet-stream")
             conn.putheader("content-length", str(size))
             conn.endheaders()
@@ -81,6 +90,7 @@ class DirectBlobs:
                 raise StorageError(f"registry at {self.base_url} failed: {cause}") from exc
             if response.status >= 400:
                 raise error_from(response.status, body, self.base_url + url_path)
+            return body
         finally:
             conn.close()
 

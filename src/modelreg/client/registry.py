@@ -28,8 +28,6 @@ from modelreg.domain.entities import (
     ModelVersion,
     Page,
     VerifyReport,
-    check_metrics,
-    check_params,
 )
 from modelreg.domain.lifecycle import Lifecycle
 from modelreg.domain.manifest import FileEntry
@@ -39,6 +37,7 @@ from modelreg.domain.webhooks import Webhook, WebhookDelivery
 from modelreg.errors import InvalidArgument, ManifestMismatch
 from modelreg.service import transfer
 from modelreg.service.feed import check_wait
+from modelreg.service.registry import validate_version_input
 
 T = TypeVar("T")
 # verify and gc re-read the whole blob store on the server: no read timeout.
@@ -171,32 +170,38 @@ class RemoteRegistry(RemoteGovernance):
         Files are hashed locally and the version is committed; if the server lacks some
         blobs it validates the metadata, names them and writes nothing; only those are
         uploaded (verified by the server while they stream), and the commit is repeated.
-        Retrying after a failure re-sends only what is still missing.
+        Retrying after a failure re-sends only what is still missing. A large file that
+        no stored blob can be (none has its size and first MiB) is sent first instead,
+        hashed while it streams, and the server's digest of it must be the client's.
         """
         # The checks that need no database run here first: they also keep values JSON
-        # cannot carry (NaN, lists as params) from failing inside the HTTP layer.
-        checked_metrics, checked_params = check_metrics(metrics), check_params(params)
-        checked_lineage = Lineage.from_value(lineage)
+        # cannot carry (NaN, lists as params) from failing inside the HTTP layer, and
+        # bad metadata from being refused only after a large file was sent.
+        given = validate_version_input(name, metrics, params, lineage, tags, description)
+        url = f"/api/v1/models/{_seg(name)}/versions"
         if external and not is_uri(path):
             raise InvalidArgument(
                 f"{path} is a local path: a remote registry can only reference files it can "
                 "reach itself (s3:// or https://); register it without external to upload it"
             )
+        streamed: dict[str, FileEntry] = {}
         if is_uri(path):
             files: list[tuple[str, Path]] = []
             entries = transfer.describe_external(path, progress)
         else:
             files = transfer.list_tree(path)
-            entries = _hash_tree(files)
+            # Large files no stored blob can be go first, hashed while they are sent.
+            streamed = self.blobs.upload_new(files, progress)
+            hashed = iter(_hash_tree([f for f in files if f[0] not in streamed]))
+            entries = [streamed.get(rel) or next(hashed) for rel, _full in files]
         body: dict[str, Any] = {
             "files": [e.to_dict() for e in entries],
-            "metrics": checked_metrics,
-            "params": checked_params,
-            "lineage": checked_lineage.to_dict(),
-            "tags": dict(tags or {}),
+            "metrics": given.metrics,
+            "params": given.params,
+            "lineage": given.lineage.to_dict(),
+            "tags": given.tags,
             "description": description,
         }
-        url = f"/api/v1/models/{_seg(name)}/versions"
         try:
             # Optimistic: when every blob is already stored (a re-registration, shared
             # files) this one request is the whole registration.
@@ -205,11 +210,11 @@ class RemoteRegistry(RemoteGovernance):
             missing = set(exc.details.get("missing") or ())
             if not missing or not files:
                 raise
-            self._upload(files, entries, missing, progress)
+            self._upload(files, entries, missing, progress, streamed)
             data = self.session.call("POST", url, json=body)
         else:
             if progress is not None and files:
-                progress(sum(e.size for e in entries))
+                progress(sum(e.size for e in entries if e.path not in streamed))
         return codec.version_from_dict(data)
 
     def _upload(
@@ -218,12 +223,14 @@ class RemoteRegistry(RemoteGovernance):
         entries: list[FileEntry],
         missing: set[str],
         progress: Progress | None,
+        counted: dict[str, FileEntry],
     ) -> None:
+        """Send the missing blobs; ``counted`` files were sent already (and counted)."""
         todo: dict[str, tuple[Path, int]] = {}
-        for (_rel, full), entry in zip(files, entries, strict=True):
+        for (rel, full), entry in zip(files, entries, strict=True):
             if entry.sha256 in missing:
                 todo.setdefault(entry.sha256, (full, entry.size))
-            elif progress is not None:
+            elif progress is not None and rel not in counted:
                 progress(entry.size)  # already stored: counts as done
 
         def send(item: tuple[str, tuple[Path, int]]) -> None:

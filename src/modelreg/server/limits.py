@@ -9,7 +9,17 @@ from modelreg.server.errors import error_response
 
 # Metadata bodies are small; a manifest of 100,000 files is about 15 MB.
 MAX_BODY = 32 * 1024 * 1024
-STREAMED = "/api/v1/blobs/"
+BLOBS = "/api/v1/blobs"
+
+
+def streamed(scope: Scope) -> bool:
+    """Whether the request is a blob upload (``PUT /api/v1/blobs/{sha256}``, ``POST
+    /api/v1/blobs``): the only bodies that are not metadata."""
+    path: str = scope["path"]
+    method: str = scope["method"]
+    if method == "PUT":
+        return path.startswith(BLOBS + "/") and "/" not in path[len(BLOBS) + 1 :]
+    return method == "POST" and path.rstrip("/") == BLOBS
 
 
 class BodyLimit:
@@ -20,7 +30,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(STREAMED):
+        if scope["type"] != "http" or streamed(scope):
             await self.app(scope, receive, send)
             return
         too_large = PayloadTooLarge(f"request body is larger than {self.limit} bytes")

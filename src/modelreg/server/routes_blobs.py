@@ -12,14 +12,14 @@ from fastapi import APIRouter, Header, Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from modelreg.artifacts.hashing import Digest, Readable
+from modelreg.artifacts.hashing import HEAD_BYTES, Digest, Readable
 from modelreg.domain.manifest import validate_digest
-from modelreg.errors import DigestMismatch, IntegrityError, NotFound
+from modelreg.errors import DigestMismatch, IntegrityError, InvalidArgument, NotFound
 from modelreg.server import metrics
 from modelreg.server.context import Ctx
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
-from modelreg.server.schemas import BlobList, FinishUpload, UploadLinkRequest
+from modelreg.server.schemas import BlobList, FinishUpload, HeadList, UploadLinkRequest
 from modelreg.server.uploads import store_body
 from modelreg.service import links
 
@@ -30,6 +30,8 @@ router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
 CHUNK = 4 * 1024 * 1024
 Sha256 = Annotated[str, Path(description="Hex SHA-256 of the blob (64 lowercase characters).")]
 CACHE = "public, max-age=31536000, immutable"
+# Larger than any disk or bucket object, and small enough for every JSON number we send.
+MAX_SIZE = 2**62
 
 
 def _digest(sha256: str) -> str:
@@ -46,12 +48,72 @@ def missing(ctx: Ctx, body: BlobList) -> Response:
     return ok({"missing": [sha for sha in wanted if blobs.stat(sha) is None]})
 
 
+@router.post("/heads", summary="Whether blobs may hold files of these sizes and heads")
+def known_heads(ctx: Ctx, body: HeadList) -> Response:
+    """For each file (its size and the SHA-256 of its first MiB), whether a stored blob
+    may be that file: ``{"known": [...], "stream": bool}``.
+
+    A file that is not ``known`` cannot be stored yet, so a client may send it with
+    ``POST /api/v1/blobs`` while it hashes it, instead of hashing it first. A known one
+    may be stored: hash it and ask ``/missing``. ``stream`` is false when the server
+    would rather have large blobs go straight to its bucket (upload links), which needs
+    the digest first. Blobs under a MiB are never known: send those by digest."""
+    files = [(f.size, f.head) for f in body.files]
+    answer = ctx.registry.service.known_heads(ctx.principal, files)
+    return ok({"known": answer, "stream": not _uploads_direct(ctx)})
+
+
+def _uploads_direct(ctx: Ctx) -> bool:
+    return links.uploads_direct(ctx.registry.blobs, enabled=ctx.registry.config.direct_uploads)
+
+
+@router.post("", status_code=201, summary="Upload a blob, named by the server")
+async def upload_unnamed(
+    ctx: Ctx,
+    request: Request,
+    content_length: Annotated[int | None, Header(ge=0, le=MAX_SIZE)] = None,
+) -> Response:
+    """Stream a blob whose digest the client does not know yet; the server hashes it
+    while writing and answers with the digest: ``{"sha256", "size"}``.
+
+    ``Content-Length`` is required, and a body of another length is refused with 400
+    DIGEST_MISMATCH: nothing is stored. The client compares the digest with its own hash
+    of what it sent. Bytes that are already stored keep one copy."""
+    if content_length is None:
+        # With no digest to check, the length is the only thing that tells a body cut
+        # short (say, by a proxy that ends it cleanly) from a whole one.
+        raise InvalidArgument("an upload without a digest needs a Content-Length header")
+    digest = await _store(ctx, request, None, content_length)
+    return ok({"sha256": digest.sha256, "size": digest.size}, 201)
+
+
+async def _store(ctx: Ctx, request: Request, sha256: str | None, length: int | None) -> Digest:
+    """Authorize, then stream the body into the blob store, verified while it is written;
+    the blob's head is recorded for ``/heads``."""
+    service = ctx.registry.service
+    await anyio.to_thread.run_sync(service.authorize_upload, ctx.principal)
+    blobs = ctx.registry.blobs
+
+    def store(reader: Readable) -> Digest:
+        try:
+            return blobs.put(reader, expected_sha256=sha256, expected_size=length)
+        except IntegrityError as exc:
+            # The client sent wrong bytes: its mistake, not corruption on the server.
+            raise DigestMismatch(exc.message, **exc.details) from exc
+
+    digest = await store_body(request.stream(), store)
+    metrics.BYTES.labels(direction="in").inc(digest.size)
+    if digest.size >= HEAD_BYTES:
+        await anyio.to_thread.run_sync(service.remember_heads, [digest.sha256])
+    return digest
+
+
 @router.put("/{sha256}", status_code=201, summary="Upload a blob")
 async def upload(
     ctx: Ctx,
     request: Request,
     sha256: Sha256,
-    content_length: Annotated[int | None, Header(ge=0)] = None,
+    content_length: Annotated[int | None, Header(ge=0, le=MAX_SIZE)] = None,
 ) -> Response:
     """Stream a blob to the server, which hashes it while writing.
 
@@ -59,23 +121,7 @@ async def upload(
     bytes; otherwise the answer is 400 DIGEST_MISMATCH and nothing is stored. Uploading a
     blob that already exists keeps one copy.
     """
-    _digest(sha256)
-    await anyio.to_thread.run_sync(ctx.registry.service.authorize_upload, ctx.principal)
-    blobs = ctx.registry.blobs
-
-    def store(reader: Readable) -> Digest:
-        try:
-            return blobs.put(
-                reader,
-                expected_sha256=sha256,
-                expected_size=content_length,
-            )
-        except IntegrityError as exc:
-            # The client sent wrong bytes: its mistake, not corruption on the server.
-            raise DigestMismatch(exc.message, **exc.details) from exc
-
-    digest = await store_body(request.stream(), store)
-    metrics.BYTES.labels(direction="in").inc(digest.size)
+    digest = await _store(ctx, request, _digest(sha256), content_length)
     return ok({"sha256": digest.sha256, "size": digest.size}, 201)
 
 
@@ -123,6 +169,7 @@ def finish_upload(ctx: Ctx, sha256: Sha256, body: FinishUpload) -> Response:
         digest = links.finish_upload(ctx.registry.blobs, body.upload_id, _digest(sha256), body.size)
     except IntegrityError as exc:
         raise DigestMismatch(exc.message, **exc.details) from exc
+    ctx.registry.service.remember_heads([digest.sha256])
     return ok({"sha256": digest.sha256, "size": digest.size}, 201)
 
 

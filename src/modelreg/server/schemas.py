@@ -103,6 +103,19 @@ class BlobList(_Body):
     sha256: list[str] = Field(max_length=100_000, description="Hex SHA-256 digests.")
 
 
+class FileHead(_Body):
+    size: int = Field(ge=0, le=2**62, description="Size of the file in bytes.")
+    head: str = Field(
+        min_length=64,
+        max_length=64,
+        description="Hex SHA-256 of the file's first MiB (all of it when shorter).",
+    )
+
+
+class HeadList(_Body):
+    files: list[FileHead] = Field(max_length=100_000, description="Files about to be uploaded.")
+
+
 class UploadLinkRequest(_Body):
     size: int = Field(ge=0, le=2**62, description="Size of the blob in bytes.")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import sqlalchemy as sa
 
 from modelreg.artifacts.hashing import Progress
@@ -10,7 +12,7 @@ from modelreg.auth.roles import Permission
 from modelreg.domain.entities import GcReport, VerifyReport
 from modelreg.domain.manifest import validate_digest
 from modelreg.errors import PermissionDenied
-from modelreg.service import transfer
+from modelreg.service import heads, transfer
 from modelreg.service.authz import read_scope, require
 from modelreg.service.common import ServiceBase
 from modelreg.store import tables as t
@@ -58,6 +60,18 @@ class BlobAccessService(ServiceBase):
             permission=Permission.WRITE.value,
             required_role="contributor",
         )
+
+    def remember_heads(self, sha256s: Iterable[str]) -> None:
+        """Record the size and first MiB of stored blobs, for ``known_heads``."""
+        heads.remember(self.db, self.blobs, sha256s)
+
+    def known_heads(self, actor: Principal, files: Sequence[tuple[int, str]]) -> list[bool]:
+        """For each (size, head digest) of a file about to be uploaded: whether a stored
+        blob may be that file. An uploader's question, like which digests are missing."""
+        self.authorize_upload(actor)
+        for _size, head in files:
+            validate_digest(head)
+        return heads.known(self.db, files)
 
     def verify(self, actor: Principal, *, progress: Progress | None = None) -> VerifyReport:
         """Re-hash every blob and report missing or corrupt ones (admin)."""

@@ -52,6 +52,11 @@ def download_link(
     return Link(blobs.presign_get(sha256, seconds), seconds)
 
 
+def uploads_direct(blobs: ArtifactStore, *, enabled: bool) -> bool:
+    """Whether ``upload_link`` hands out links (below its size limit) on this store."""
+    return enabled and isinstance(blobs, DirectTransfers)
+
+
 def upload_link(
     blobs: ArtifactStore, sha256: str, size: int, *, enabled: bool, expires: float
 ) -> Link | None:

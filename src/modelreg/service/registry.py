@@ -227,7 +227,7 @@ class RegistryService(
     ) -> VersionInput:
         """Validate everything about a registration but its files, and that its parents
         exist, so a client can refuse bad input before uploading any bytes."""
-        checked = _validate_input(name, metrics, params, lineage, tags, description)
+        checked = validate_version_input(name, metrics, params, lineage, tags, description)
         parents = [parse_ref(p) for p in checked.lineage.parents]
         require(actor, Permission.WRITE, name, f"register versions of {name!r}")
         _require_parents(actor, parents)
@@ -258,7 +258,7 @@ class RegistryService(
         """
         manifest = Manifest.build(list(files))
         # Parents are resolved inside the transaction below, so no separate read here.
-        given = _validate_input(name, metrics, params, lineage, tags, description)
+        given = validate_version_input(name, metrics, params, lineage, tags, description)
         checked_metrics, checked_params, checked_tags = given.metrics, given.params, given.tags
         checked_lineage = given.lineage
         parent_refs = [parse_ref(p) for p in checked_lineage.parents]
@@ -656,7 +656,7 @@ def _verdict(conn: Connection, row_a: Any, row_b: Any, lc: Lifecycle) -> GateEva
     return found
 
 
-def _validate_input(
+def validate_version_input(
     name: str,
     metrics: Mapping[str, float] | None,
     params: Mapping[str, Any] | None,
@@ -664,6 +664,8 @@ def _validate_input(
     tags: Mapping[str, str] | None,
     description: str,
 ) -> VersionInput:
+    """Every check of a registration's metadata that needs no database (parents are
+    parsed here; whether they exist is checked when the version is created)."""
     validate_model_name(name)
     check_text(description, "description", MAX_DESCRIPTION)
     checked = VersionInput(

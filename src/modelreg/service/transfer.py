@@ -27,6 +27,7 @@ from modelreg.errors import (
     NotFound,
     StorageError,
 )
+from modelreg.service import heads
 from modelreg.store import tables as t
 from modelreg.store.database import Database
 
@@ -351,15 +352,18 @@ def gc(
     with db.read() as conn:
         referenced = set(conn.execute(sa.select(t.version_files.c.sha256).distinct()).scalars())
     deleted = deleted_bytes = kept = 0
+    gone: list[str] = []
     for blob in (b for b in blobs.iter_blobs() if b.sha256 not in referenced):
         if blob.mtime >= cutoff:
             kept += 1
             continue
         if not dry_run:
             blobs.delete(blob.sha256)
+            gone.append(blob.sha256)
         deleted += 1
         deleted_bytes += blob.size
     if not dry_run:
+        heads.forget(db, gone)
         with contextlib.suppress(StorageError):
             blobs.cleanup_partial(cutoff)
     return GcReport(

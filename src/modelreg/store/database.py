@@ -22,7 +22,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelreg.errors import Conflict, InvalidArgument, ModelregError, StorageError
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Arbitrary but fixed: every process that migrates the same PostgreSQL database takes it.
 _PG_MIGRATION_LOCK = 0x6D6F64656C726567

@@ -153,6 +153,19 @@ version_files = Table(
     Index("ix_version_files_sha256", "sha256"),
 )
 
+# The first MiB of each stored blob of a MiB or more, by its SHA-256, with the blob's
+# size. A client asks whether any blob has a new file's size and first MiB before it
+# hashes the whole file: if none does, the file cannot be stored yet, so it streams it
+# while hashing instead of hashing it first. Only a hint: a missing row costs a resend.
+blob_heads = Table(
+    "blob_heads",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("head", String(64), nullable=False),
+    Index("ix_blob_heads_size_head", "size", "head"),
+)
+
 version_metrics = Table(
     "version_metrics",
     metadata,
