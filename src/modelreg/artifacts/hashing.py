@@ -150,7 +150,7 @@ def copy_and_hash(
 
     def read(buf: mmap.mmap, _n: int) -> None:
         try:
-            filled.put((buf, _read_full(src, buf)))
+            filled.put((buf, read_full(src, buf)))
         except BaseException as exc:  # re-raised in the calling thread
             filled.put(exc)
 
@@ -232,7 +232,7 @@ def _copy_inline(
     hasher = hashlib.sha256()
     buf = mmap.mmap(-1, chunk)  # page-aligned, as O_DIRECT writes need
     size = 0
-    while n := _read_full(src, buf):
+    while n := read_full(src, buf):
         size += n
         if max_size is not None and size > max_size:
             raise TooLarge(f"more than {max_size} bytes")
@@ -298,14 +298,8 @@ def head_digest(src: Readable) -> str:
     certainly not stored yet.
     """
     buffer = bytearray(HEAD_BYTES)
-    view = memoryview(buffer)
-    filled = 0
-    while filled < HEAD_BYTES:
-        n = src.readinto(view[filled:])
-        if not n:
-            break
-        filled += n
-    return hashlib.sha256(view[:filled]).hexdigest()
+    filled = read_full(src, buffer)
+    return hashlib.sha256(memoryview(buffer)[:filled]).hexdigest()
 
 
 def _buffer_plan(size_hint: int | None) -> tuple[int, int]:
@@ -336,9 +330,12 @@ def _write_direct(dst: BinaryIO, view: memoryview) -> None:
         _write_all(dst, view[aligned:])
 
 
-def _read_full(src: Readable, buf: mmap.mmap) -> int:
-    # Fill the whole buffer unless the stream ends: short reads from pipes and sockets
-    # would otherwise shrink every chunk and multiply per-chunk overhead.
+def read_full(src: Readable, buf: mmap.mmap | bytearray) -> int:
+    """Fill ``buf`` from ``src`` unless the stream ends first; the bytes read.
+
+    Pipes and sockets return short reads, which would otherwise shrink every chunk and
+    multiply per-chunk overhead (or, for a head, hash less than was asked for).
+    """
     view = memoryview(buf)
     filled = 0
     while filled < len(buf):

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import botocore.exceptions
 
-from modelreg.artifacts.hashing import Digest, Progress, Readable, TooLarge
+from modelreg.artifacts.hashing import Digest, Progress, Readable, TooLarge, read_full
 from modelreg.artifacts.s3_client import STREAM_ERRORS, translated
 from modelreg.errors import StorageError
 
@@ -59,15 +59,8 @@ class Staged:
 
 
 def _read_part(src: Readable, size: int) -> bytearray:
-    # Fill the whole part unless the stream ends: sockets return short reads.
     buf = bytearray(size)
-    view = memoryview(buf)
-    filled = 0
-    while filled < size:
-        n = src.readinto(view[filled:])
-        if not n:
-            break
-        filled += n
+    filled = read_full(src, buf)
     # A short (last) part is copied: a reader may still hold a view of the buffer,
     # which forbids resizing it in place.
     return buf if filled == size else buf[:filled]
