@@ -110,8 +110,10 @@ class RemoteBlobs:
         """Send the large files no stored blob can be, each hashed while it is sent; their
         manifest entries by relative path. Other files are left to the caller, to hash
         first and send only if missing."""
+        if not self.streaming:
+            return {}
         big = [(rel, full, size) for rel, full in files if (size := _size(full)) >= STREAM_FROM]
-        if not big or not self.streaming:
+        if not big:
             return {}
         heads = [_head(full) for _rel, full, _size in big]
         asked = [

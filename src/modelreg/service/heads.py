@@ -2,7 +2,8 @@
 before it hashes a large new file, that no stored blob can be that file.
 
 Such a file is sent while it is hashed (the server names the blob by what it received)
-instead of being hashed first and sent after, which halves the time of a large upload.
+instead of being hashed first and sent after, so the client's hash no longer adds to the
+upload's time.
 A file whose size and head match a stored blob is hashed first as usual, and sent only if
 that blob turns out to be another one. The table is a hint: a missing row costs one
 needless upload (stored once), a stale row one needless hash.
