@@ -56,10 +56,13 @@ def head_of(data: bytes) -> str:
 
 
 class Recording(httpx.BaseTransport):
-    """Sends to the app in process, noting every blob upload as (method, path)."""
+    """Sends to the app in process, noting every blob upload as (method, path); with
+    ``fail``, an upload whose body starts with those bytes dies after its first chunk,
+    as when the connection drops while a file streams."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, *, fail: bytes | None = None) -> None:
         self.inner = InProcessTransport(app)
+        self.fail = fail
         self.uploads: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
@@ -69,6 +72,13 @@ class Recording(httpx.BaseTransport):
         if upload or (request.method == "POST" and path == BLOBS):
             with self._lock:
                 self.uploads.append((request.method, path))
+            if self.fail is not None:
+                assert isinstance(request.stream, httpx.SyncByteStream)
+                chunks = iter(request.stream)
+                first = next(chunks)
+                if first.startswith(self.fail):
+                    raise httpx.WriteError("connection reset while sending", request=request)
+                request.stream = httpx.ByteStream(first + b"".join(chunks))
         return self.inner.handle_request(request)
 
     def close(self) -> None:
@@ -262,6 +272,32 @@ def test_register_again_sends_nothing(app: FastAPI, tmp_path: Path) -> None:
         assert reg.register("churn", path).version == 1
     assert recording.uploads == []
     assert sum(done) == len(BIG)
+
+
+@pytest.mark.usefixtures("low_threshold")
+def test_an_interrupted_register_does_not_resend_finished_files(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    other = os.urandom(len(BIG))
+    write(folder / "a.bin", BIG)
+    write(folder / "b.bin", other)
+    broken = Recording(app, fail=other[:64])
+    with remote(app, transport=broken) as reg, pytest.raises(errors.StorageError):
+        reg.register("fraud", folder)
+    assert sorted(broken.uploads) == [("POST", BLOBS)] * 2  # both started
+    assert stored_blobs(app) == [sha256(BIG)]  # only the one that finished
+    assert partial_files(app) == []
+
+    retry = Recording(app)
+    with remote(app, transport=retry) as reg:
+        version = reg.register("fraud", folder)
+    # a.bin is known now: hashed, found stored, not sent; b.bin still streams.
+    assert retry.uploads == [("POST", BLOBS)]
+    assert {f.path: f.sha256 for f in version.files} == {
+        "a.bin": sha256(BIG),
+        "b.bin": sha256(other),
+    }
 
 
 @pytest.mark.usefixtures("low_threshold")
