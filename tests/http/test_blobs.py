@@ -45,19 +45,6 @@ ABSENT = sha256(b"never uploaded")
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = make_app(tmp_path)
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[httpx.Client]:
-    with client_for(app) as client:
-        yield client
-
-
-@pytest.fixture
 def stored(client: httpx.Client) -> httpx.Client:
     """The client, with DATA stored on the server."""
     assert client.put(URL, content=DATA).status_code == 201

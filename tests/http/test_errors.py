@@ -25,19 +25,6 @@ MODELS = "/api/v1/models"
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = make_app(tmp_path)
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[httpx.Client]:
-    with client_for(app) as client:
-        yield client
-
-
-@pytest.fixture
 def reg(app: FastAPI) -> Iterator[RemoteRegistry]:
     with remote(app) as reg:
         yield reg

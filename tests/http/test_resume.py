@@ -5,7 +5,6 @@ verifies every byte the server sends."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +16,9 @@ from inprocess import InProcessTransport
 from modelreg import errors
 
 if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports them flat
-    from http.httpkit import make_app, partial_files, remote, sha256, stored_blobs
+    from http.httpkit import partial_files, remote, sha256, stored_blobs
 else:
-    from httpkit import make_app, partial_files, remote, sha256, stored_blobs
+    from httpkit import partial_files, remote, sha256, stored_blobs
 
 BLOBS = "/api/v1/blobs/"
 FILES = {
@@ -63,13 +62,6 @@ class Recording(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = make_app(tmp_path / "server")
-    yield app
-    app.state.registry.close()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,6 @@ from modelreg.server.limits import MAX_BODY
 if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports them flat
     from http.httpkit import (
         call_asgi,
-        client_for,
-        make_app,
         partial_files,
         remote,
         sha256,
@@ -36,8 +33,6 @@ if TYPE_CHECKING:  # mypy names this folder's modules http.*; pytest imports the
 else:
     from httpkit import (
         call_asgi,
-        client_for,
-        make_app,
         partial_files,
         remote,
         sha256,
@@ -83,19 +78,6 @@ class Recording(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[FastAPI]:
-    app = make_app(tmp_path / "server")
-    yield app
-    app.state.registry.close()
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[httpx.Client]:
-    with client_for(app) as client:
-        yield client
 
 
 @pytest.fixture
