@@ -98,20 +98,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         baselines = {
             size: measure_baselines(path, work, args.repeat) for size, path in files.items()
         }
-        runs = [
-            measure_server("modelreg", sys.executable, None, work / "modelreg", files, args),
-            measure_server(
-                "modelreg", sys.executable, None, work / "nofsync", files, args, fsync=False
-            ),
-            measure_server("mlflow", mlflow, None, work / "mlflow-default", files, args),
-            measure_server("mlflow", mlflow, 1, work / "mlflow-1", files, args),
-        ]
+        # The servers take turns, round after round: the machine's speed drifts and the
+        # host takes cores now and then, and turns give every server the same chances.
+        rounds: list[list[ServerRun]] = []
+        for number in range(args.rounds):
+            servers: list[tuple[str, Path | str, int | None, bool]] = [
+                ("modelreg", sys.executable, None, True),
+                ("modelreg", sys.executable, None, False),
+                ("mlflow", mlflow, None, True),
+                ("mlflow", mlflow, 1, True),
+            ]
+            rounds.append(
+                [
+                    measure_server(
+                        kind,
+                        python,
+                        workers,
+                        work / f"server-{i}-{number}",
+                        files,
+                        args,
+                        fsync=fsync,
+                    )
+                    for i, (kind, python, workers, fsync) in enumerate(servers)
+                ]
+            )
+        runs = [merge(list(turns)) for turns in zip(*rounds, strict=True)]
         facts.append(("File system", file_system(work)))
     facts.append(settings(args, sizes))
     tables = [rate_table(size, baselines[size], runs) for size in sizes]
     tables.append(memory_table(runs, sizes))
     machine = Table("Machine during each measurement", CONDITIONS_HEADERS)
-    machine.rows += [run.conditions.row(run.label) for run in runs if run.conditions]
+    machine.rows += [
+        run.conditions.row(f"{run.label}, round {number}")
+        for number, turn in enumerate(rounds, start=1)
+        for run in turn
+        if run.conditions
+    ]
     tables.append(machine)
     notes = verdicts(runs, sizes, baselines) + NOTES + revision_moved(start)
     print(render(tables, notes))
@@ -129,7 +151,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated file sizes in bytes (default: 200 MB and 2 GiB)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="round trips per file")
-    parser.add_argument("--quick", action="store_true", help="20 MB and 200 MB files")
+    parser.add_argument(
+        "--rounds", type=int, help="turns of all four servers, pooled (2; --quick 1)"
+    )
+    parser.add_argument("--quick", action="store_true", help="20 MB and 200 MB files, 1 round")
     parser.add_argument(
         "--mlflow-spec", default="mlflow", help="what to pip install in bench/.venv-mlflow"
     )
@@ -142,6 +167,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [str(20 * MB), str(200 * MB)]
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 2
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -157,7 +186,9 @@ def settings(args: argparse.Namespace, sizes: Sequence[int]) -> tuple[str, str]:
     return (
         "Settings",
         f"files of {', '.join(size_label(s) for s in sizes)} of random bytes, "
-        f"{args.repeat} round trips each. modelreg: `modelreg serve` with its defaults, "
+        f"{args.repeat} round trips each in each of {args.rounds} rounds (the servers take "
+        "turns; every round trip counts toward best and median). modelreg: `modelreg serve` "
+        "with its defaults, "
         "SQLite and blobs in a fresh MODELREG_HOME. MLflow: `mlflow server "
         "--backend-store-uri sqlite:///… --artifacts-destination DIR --serve-artifacts`, "
         "default workers and `--workers 1`, MLFLOW_DISABLE_TELEMETRY=true, its client's "
@@ -269,6 +300,20 @@ def measure_server(
         run.memory = server.memory()
     shutil.rmtree(data)
     return run
+
+
+def merge(turns: Sequence[ServerRun]) -> ServerRun:
+    """One server's rounds as one run: every round trip of every round, the largest peaks."""
+    first = turns[0]
+    merged = ServerRun(first.label, {}, {}, {})
+    for size in first.upload:
+        for way, into in (("upload", merged.upload), ("download", merged.download)):
+            seconds = tuple(t for run in turns for t in run.rate(way, size).seconds)
+            into[size] = Rate(first.rate(way, size).label, size, seconds)
+        merged.client_kib[size] = max(run.client_kib[size] for run in turns)
+    peaks = [run.memory for run in turns if run.memory is not None]
+    merged.memory = max(peaks, key=lambda memory: memory.largest_peak_kib) if peaks else None
+    return merged
 
 
 def client(
