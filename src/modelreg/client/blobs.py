@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,20 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
+
+
+def _chunks(
+    path: Path, progress: Progress | None, seen: Callable[[bytes], None] | None = None
+) -> Iterator[bytes]:
+    """A file's bytes as a request body, each chunk shown to ``seen`` before it goes out
+    and counted as progress after."""
+    with open(path, "rb", buffering=0) as src:
+        while chunk := src.read(CHUNK):
+            if seen is not None:
+                seen(chunk)
+            yield chunk
+            if progress is not None:
+                progress(len(chunk))
 
 
 def _head(path: Path) -> str:
@@ -169,17 +183,12 @@ class RemoteBlobs:
         hasher = hashlib.sha256()
         sent = 0
 
-        def body() -> Iterator[bytes]:
+        def seen(chunk: bytes) -> None:
             nonlocal sent
-            with open(path, "rb", buffering=0) as src:
-                while chunk := src.read(CHUNK):
-                    hasher.update(chunk)
-                    sent += len(chunk)
-                    yield chunk
-                    if progress is not None:
-                        progress(len(chunk))
+            hasher.update(chunk)
+            sent += len(chunk)
 
-        response = self._send_body("POST", BLOBS, body(), size, path)
+        response = self._send_body("POST", BLOBS, _chunks(path, progress, seen), size, path)
         return FileEntry(rel, sent, hasher.hexdigest()), dict(response.json())
 
     def _send_body(
@@ -209,15 +218,7 @@ class RemoteBlobs:
         if self.direct is not None:
             self.direct.upload(path, _path(sha256), size, progress)
             return
-
-        def body() -> Iterator[bytes]:
-            with open(path, "rb", buffering=0) as src:
-                while chunk := src.read(CHUNK):
-                    yield chunk
-                    if progress is not None:
-                        progress(len(chunk))
-
-        self._send_body("PUT", _path(sha256), body(), size, path)
+        self._send_body("PUT", _path(sha256), _chunks(path, progress), size, path)
 
     def _upload_small(self, path: Path, sha256: str, size: int, progress: Progress | None) -> None:
         try:
