@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 import modelreg
-from modelreg.artifacts.hashing import HEAD_BYTES
+from modelreg.artifacts.hashing import HEAD_BYTES, Readable, head_digest
 from modelreg.client import blobs as client_blobs
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.service import heads
 
 
 def head_of(data: bytes) -> str:
@@ -51,3 +52,24 @@ def test_heads_are_known_until_gc_collects_their_blobs(
     report = reg.gc("0s")
     assert report.deleted_blobs == 2
     assert service.known_heads(actor, asked) == [False] * len(asked)
+
+
+def test_registering_a_stored_blob_again_reads_no_head_back(
+    reg: modelreg.Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_blobs, "STREAM_FROM", 2 * 1024 * 1024)
+    reads: list[str] = []
+    real = head_digest
+
+    def counted(src: Readable) -> str:
+        reads.append("read")
+        return real(src)
+
+    monkeypatch.setattr(heads, "head_digest", counted)
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(os.urandom(3 * 1024 * 1024))
+    reg.register("first", weights)
+    assert reads == ["read"]
+    reg.register("second", weights)
+    reg.register("first", weights)
+    assert reads == ["read"]

@@ -15,7 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from modelreg.artifacts.hashing import HEAD_BYTES, Digest, Readable
 from modelreg.domain.manifest import validate_digest
 from modelreg.errors import DigestMismatch, IntegrityError, InvalidArgument, NotFound
-from modelreg.server import metrics
+from modelreg.server import metrics, zerocopy
 from modelreg.server.context import Ctx
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
@@ -189,6 +189,7 @@ def head(ctx: Ctx, sha256: Sha256) -> Response:
 @router.get("/{sha256}", summary="Download a blob")
 async def download(
     ctx: Ctx,
+    request: Request,
     sha256: Sha256,
     range_: Annotated[str | None, Header(alias="range")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -222,12 +223,24 @@ async def download(
         status = 206
         headers["content-range"] = f"bytes {start}-{end}/{stat.size}"
     src = await anyio.to_thread.run_sync(blobs.open, sha256)
+    if zerocopy.supported(request.scope) and _has_fileno(src):
+        return zerocopy.FileSlice(src, start, length, status_code=status, headers=headers)
     return StreamingResponse(
         _stream(src, start, length),
         status_code=status,
         headers=headers,
         media_type="application/octet-stream",
     )
+
+
+def _has_fileno(src: io.RawIOBase) -> bool:
+    """Whether ``src`` is an operating system file (a local blob) that ``sendfile`` can
+    read; a bucket's stream is not."""
+    try:
+        src.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    return True
 
 
 async def _stream(src: io.RawIOBase, start: int, length: int) -> AsyncIterator[bytes]:

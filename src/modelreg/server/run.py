@@ -18,6 +18,8 @@ import tempfile
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from modelreg.server import zerocopy
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Fast
 except ImportError:  # httptools is optional in uvicorn; h11 always works
@@ -35,11 +37,20 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class NoDelayProtocol(_Fast):
-    """uvicorn's HTTP protocol, with TCP_NODELAY set as each connection opens."""
+    """uvicorn's HTTP protocol, with TCP_NODELAY set as each connection opens, and blob
+    downloads sent with ``sendfile`` (see ``zerocopy``)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
         super().connection_made(transport)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        # The request's cycle now exists and its application has not run yet. (Only
+        # httptools calls this: over h11 downloads stream through the event loop.)
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and getattr(cycle, "scope", None) is self.scope:
+            zerocopy.offer(cycle, self.scope)
 
 
 def serve(*, host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:

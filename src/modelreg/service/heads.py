@@ -29,9 +29,16 @@ _BATCH = 500
 
 def remember(db: Database, blobs: ArtifactStore, sha256s: Iterable[str]) -> None:
     """Record the head of each stored blob of ``HEAD_BYTES`` or more, read back from the
-    store (what the blob holds, not what a client said it sent)."""
+    store (what the blob holds, not what a client said it sent). Blobs whose head is
+    already recorded are skipped without reading them."""
+    wanted = list(dict.fromkeys(sha256s))
+    if not wanted:
+        return
+    recorded = _recorded(db, wanted)
     rows = []
-    for sha in dict.fromkeys(sha256s):
+    for sha in wanted:
+        if sha in recorded:
+            continue  # registering a stored blob again reads nothing back
         stat = blobs.stat(sha)
         if stat is None or stat.size < HEAD_BYTES:
             continue  # smaller files are hashed before they are sent: nothing to save
@@ -45,6 +52,16 @@ def remember(db: Database, blobs: ArtifactStore, sha256s: Iterable[str]) -> None
     insert = (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(t.blob_heads)
     with db.write() as conn:
         conn.execute(insert.on_conflict_do_nothing(), rows)
+
+
+def _recorded(db: Database, sha256s: Sequence[str]) -> set[str]:
+    """Which of ``sha256s`` already have a recorded head."""
+    found: set[str] = set()
+    with db.read() as conn:
+        for start in range(0, len(sha256s), _BATCH):
+            batch = sha256s[start : start + _BATCH]
+            found.update(conn.scalars(sa.select(_H.sha256).where(_H.sha256.in_(batch))))
+    return found
 
 
 def known(db: Database, files: Sequence[tuple[int, str]]) -> list[bool]:
