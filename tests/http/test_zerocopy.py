@@ -9,41 +9,16 @@ import http.client
 import os
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from modelreg.server import zerocopy
-from modelreg.server.run import NoDelayProtocol
 
 BLOBS = "/api/v1/blobs"
-
-
-@pytest.fixture
-def live(app: FastAPI) -> Iterator[tuple[str, int]]:
-    """``app`` served by uvicorn with the server's protocol, in a thread: (host, port)."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, http=NoDelayProtocol, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the server stopped"
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(30)
 
 
 @pytest.fixture

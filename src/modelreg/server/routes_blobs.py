@@ -3,6 +3,7 @@ downloads support ``Range`` and conditional requests and never change for a URL.
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -15,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 from modelreg.artifacts.hashing import HEAD_BYTES, Digest, Readable
 from modelreg.domain.manifest import validate_digest
 from modelreg.errors import DigestMismatch, IntegrityError, InvalidArgument, NotFound
-from modelreg.server import metrics, zerocopy
+from modelreg.server import metrics, socket_body, zerocopy
 from modelreg.server.context import Ctx
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
@@ -101,7 +102,16 @@ async def _store(ctx: Ctx, request: Request, sha256: str | None, length: int | N
             # The client sent wrong bytes: its mistake, not corruption on the server.
             raise DigestMismatch(exc.message, **exc.details) from exc
 
-    digest = await store_body(request.stream(), store)
+    body = socket_body.take(request.scope, length)
+    if body is None:
+        digest = await store_body(request.stream(), store)
+    else:
+        with contextlib.closing(body):
+            try:
+                digest = await anyio.to_thread.run_sync(store, body)
+            except Exception:
+                await anyio.to_thread.run_sync(body.drain)
+                raise
     metrics.BYTES.labels(direction="in").inc(digest.size)
     if digest.size >= HEAD_BYTES:
         await anyio.to_thread.run_sync(service.remember_heads, [digest.sha256])

@@ -18,7 +18,7 @@ import tempfile
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from modelreg.server import zerocopy
+from modelreg.server import socket_body, zerocopy
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Fast
@@ -37,8 +37,9 @@ def set_nodelay(transport: asyncio.BaseTransport) -> None:
 
 
 class NoDelayProtocol(_Fast):
-    """uvicorn's HTTP protocol, with TCP_NODELAY set as each connection opens, and blob
-    downloads sent with ``sendfile`` (see ``zerocopy``)."""
+    """uvicorn's HTTP protocol, with TCP_NODELAY set as each connection opens, blob
+    downloads sent with ``sendfile`` (``zerocopy``) and blob uploads read from the socket
+    by the thread that stores them (``socket_body``)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
@@ -51,6 +52,7 @@ class NoDelayProtocol(_Fast):
         cycle = getattr(self, "cycle", None)
         if cycle is not None and getattr(cycle, "scope", None) is self.scope:
             zerocopy.offer(cycle, self.scope)
+            socket_body.offer(cycle, self.scope)
 
 
 def serve(*, host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
