@@ -5,6 +5,7 @@ that fails mid-body, chunked bodies and ``Expect: 100-continue``."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import socket
@@ -171,3 +172,19 @@ def test_expect_100_continue(live: tuple[str, int], taken: list[int]) -> None:
     assert answer.startswith(b"HTTP/1.1 201")
     assert taken == [len(data)]
     assert stored(live, sha)
+
+
+def test_small_bodies_go_through_the_parser_and_keep_the_connection(
+    live: tuple[str, int], taken: list[int]
+) -> None:
+    data = os.urandom(socket_body.TAKE_FROM - 1)
+    sha = hashlib.sha256(data).hexdigest()
+    conn = http.client.HTTPConnection(*live, timeout=30)
+    conn.request("PUT", f"{BLOBS}/{sha}", body=data)
+    response = conn.getresponse()
+    assert (response.status, response.getheader("connection")) == (201, None)
+    response.read()
+    conn.request("HEAD", f"{BLOBS}/{sha}")
+    assert conn.getresponse().status == 200
+    conn.close()
+    assert taken == []

@@ -11,7 +11,8 @@ that ``recv``s the rest of the body from the socket, in the thread that stores i
 straight into the store's buffers.
 
 The HTTP parser then never sees the end of that body, so the connection closes after
-the response (``Connection: close``); blob uploads open a connection each anyway.
+the response (``Connection: close``). Large blob uploads open a connection each anyway;
+bodies under ``TAKE_FROM`` go through the parser and keep their connection.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ from typing import Any
 from modelreg.server.uploads import Truncated
 
 EXTENSION = "modelreg.socket_body"
+# Smaller bodies go through the parser: what they would save is less than what a new
+# connection costs a client that sends many small files on one.
+TAKE_FROM = 1024 * 1024
 # Seconds a client may send nothing mid-body before the upload fails.
 STALL = 120.0
 
@@ -58,7 +62,7 @@ def take(scope: Mapping[str, Any], length: int | None) -> SocketBody | None:
     reads the body, from the event loop), or None where the server does not offer it or
     the body's length is unknown: then read ``request.stream()`` as usual."""
     offered = (scope.get("extensions") or {}).get(EXTENSION)
-    if offered is None or length is None:
+    if offered is None or length is None or length < TAKE_FROM:
         return None
     if any(name == b"transfer-encoding" for name, _ in scope.get("headers", ())):
         return None  # framed by the encoding, not by Content-Length: the parser reads it
@@ -77,7 +81,8 @@ def _take(cycle: Any, length: int) -> SocketBody | None:
     received = bytes(cycle.body)
     cycle.body = bytearray()
     left = length - len(received) if cycle.more_body else 0
-    cycle.keep_alive = False  # the parser is left mid-body: close after the response
+    if left > 0:
+        cycle.keep_alive = False  # the parser is left mid-body: close after the response
     sock = transport.get_extra_info("socket")
     return SocketBody(received, os.dup(sock.fileno()), max(left, 0))
 
