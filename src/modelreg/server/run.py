@@ -48,7 +48,7 @@ class NoDelayProtocol(_Fast):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         # The request's cycle now exists and its application has not run yet. (Only
-        # httptools calls this: over h11 downloads stream through the event loop.)
+        # httptools calls this: over h11, blob bodies pass through the event loop.)
         cycle = getattr(self, "cycle", None)
         if cycle is not None and getattr(cycle, "scope", None) is self.scope:
             zerocopy.offer(cycle, self.scope)
