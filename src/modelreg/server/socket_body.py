@@ -23,6 +23,7 @@ import select
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
+from modelreg.server import zerocopy
 from modelreg.server.uploads import Truncated
 
 EXTENSION = "modelreg.socket_body"
@@ -46,12 +47,7 @@ _CYCLE_STATE = (
 def offer(cycle: Any, scope: MutableMapping[str, Any]) -> None:
     """Let the application ``take`` the body of ``cycle``'s request from the socket, if
     the connection is plain TCP and the cycle is what this module knows."""
-    if not all(hasattr(cycle, name) for name in _CYCLE_STATE):
-        return
-    transport = cycle.transport
-    if transport.get_extra_info("sslcontext") is not None:
-        return
-    if transport.get_extra_info("socket") is None:
+    if not zerocopy.plain_tcp(cycle, _CYCLE_STATE):
         return
     extensions = scope.get("extensions") or {}
     scope["extensions"] = {**extensions, EXTENSION: {"take": lambda length: _take(cycle, length)}}

@@ -17,7 +17,7 @@ import contextlib
 import io
 import os
 import select
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -57,16 +57,23 @@ _CYCLE_STATE = (
 )
 
 
-def offer(cycle: Any, scope: MutableMapping[str, Any]) -> None:
-    """Advertise the extension in ``scope`` and handle it in ``cycle``'s ``send``, if the
-    connection is plain TCP and the cycle is what this module knows (otherwise downloads
-    stream as usual)."""
-    if not all(hasattr(cycle, name) for name in _CYCLE_STATE):
-        return
+def plain_tcp(cycle: Any, state: Sequence[str]) -> bool:
+    """Whether uvicorn's request ``cycle`` has every attribute in ``state`` (it is the
+    cycle this code knows) and its connection is plain TCP, whose socket the kernel can
+    read and write for us (TLS needs the event loop to encrypt)."""
+    if not all(hasattr(cycle, name) for name in state):
+        return False
     transport = cycle.transport
-    if transport.get_extra_info("sslcontext") is not None:
-        return
-    if transport.get_extra_info("socket") is None:
+    return (
+        transport.get_extra_info("sslcontext") is None
+        and transport.get_extra_info("socket") is not None
+    )
+
+
+def offer(cycle: Any, scope: MutableMapping[str, Any]) -> None:
+    """Advertise the extension in ``scope`` and handle it in ``cycle``'s ``send``, if
+    ``plain_tcp`` (otherwise downloads stream as usual)."""
+    if not plain_tcp(cycle, _CYCLE_STATE):
         return
     cycle.send = ZeroCopySend(cycle)
     extensions = scope.get("extensions") or {}
