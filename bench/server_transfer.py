@@ -100,14 +100,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         # The servers take turns, round after round: the machine's speed drifts and the
         # host takes cores now and then, and turns give every server the same chances.
+        servers: list[tuple[str, Path | str, int | None, bool]] = [
+            ("modelreg", sys.executable, None, True),
+            ("modelreg", sys.executable, None, False),
+            ("mlflow", mlflow, None, True),
+            ("mlflow", mlflow, 1, True),
+        ]
         rounds: list[list[ServerRun]] = []
         for number in range(args.rounds):
-            servers: list[tuple[str, Path | str, int | None, bool]] = [
-                ("modelreg", sys.executable, None, True),
-                ("modelreg", sys.executable, None, False),
-                ("mlflow", mlflow, None, True),
-                ("mlflow", mlflow, 1, True),
-            ]
             rounds.append(
                 [
                     measure_server(

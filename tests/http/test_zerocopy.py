@@ -169,11 +169,10 @@ def test_only_plain_tcp_connections_of_a_known_cycle_are_offered_it() -> None:
         assert zerocopy.supported(scope)
         assert "other" in scope["extensions"]
 
-        tls = FakeCycle(FakeTransport({"socket": sock, "sslcontext": ssl.create_default_context()}))
-        scope = {}
-        zerocopy.offer(tls, scope)
-        assert not zerocopy.supported(scope)
-        assert not isinstance(tls.send, zerocopy.ZeroCopySend)
+        assert zerocopy.plain_tcp(plain.transport)  # type: ignore[arg-type]
+        tls = FakeTransport({"socket": sock, "sslcontext": ssl.create_default_context()})
+        assert not zerocopy.plain_tcp(tls)  # type: ignore[arg-type]
+        assert not zerocopy.plain_tcp(FakeTransport({}))  # type: ignore[arg-type]
 
     unknown = object()
     scope = {}

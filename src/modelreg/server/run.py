@@ -43,6 +43,9 @@ class NoDelayProtocol(_Fast):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         set_nodelay(transport)
+        # Decided once per connection, not per request: the kernel can move blob bytes
+        # only on a plain TCP socket.
+        self.socket_io = zerocopy.plain_tcp(transport)
         super().connection_made(transport)
 
     def on_headers_complete(self) -> None:
@@ -50,7 +53,7 @@ class NoDelayProtocol(_Fast):
         # The request's cycle now exists and its application has not run yet. (Only
         # httptools calls this: over h11, blob bodies pass through the event loop.)
         cycle = getattr(self, "cycle", None)
-        if cycle is not None and getattr(cycle, "scope", None) is self.scope:
+        if self.socket_io and cycle is not None and getattr(cycle, "scope", None) is self.scope:
             zerocopy.offer(cycle, self.scope)
             socket_body.offer(cycle, self.scope)
 

@@ -45,9 +45,9 @@ _CYCLE_STATE = (
 
 
 def offer(cycle: Any, scope: MutableMapping[str, Any]) -> None:
-    """Let the application ``take`` the body of ``cycle``'s request from the socket, if
-    the connection is plain TCP and the cycle is what this module knows."""
-    if not zerocopy.plain_tcp(cycle, _CYCLE_STATE):
+    """Let the application ``take`` the body of ``cycle``'s request from the socket (on a
+    plain TCP connection: the protocol asks), if the cycle is what this module knows."""
+    if not zerocopy.knows(cycle, _CYCLE_STATE):
         return
     extensions = scope.get("extensions") or {}
     scope["extensions"] = {**extensions, EXTENSION: {"take": lambda length: _take(cycle, length)}}

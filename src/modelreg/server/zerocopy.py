@@ -6,8 +6,8 @@ chunk, which cost 1.7 s of server CPU per 2 GiB sent (measured; the client needs
 cores to hash and store what it receives when both run on one machine). ASGI's
 ``http.response.zerocopysend`` extension lets the application hand the server an open
 file instead. uvicorn does not implement it, so the server's protocol (``run.py``) wraps
-each request's ``send`` with ``ZeroCopySend``, on plain TCP connections only: the
-kernel cannot encrypt for TLS.
+each request's ``send`` with ``ZeroCopySend`` on connections that are ``plain_tcp``:
+the kernel cannot encrypt for TLS.
 """
 
 from __future__ import annotations
@@ -57,23 +57,26 @@ _CYCLE_STATE = (
 )
 
 
-def plain_tcp(cycle: Any, state: Sequence[str]) -> bool:
-    """Whether uvicorn's request ``cycle`` has every attribute in ``state`` (it is the
-    cycle this code knows) and its connection is plain TCP, whose socket the kernel can
-    read and write for us (TLS needs the event loop to encrypt)."""
-    if not all(hasattr(cycle, name) for name in state):
-        return False
-    transport = cycle.transport
+def plain_tcp(transport: asyncio.BaseTransport) -> bool:
+    """Whether a connection is plain TCP, whose socket the kernel can read and write for
+    us (TLS needs the event loop to encrypt). Asked once per connection."""
     return (
         transport.get_extra_info("sslcontext") is None
         and transport.get_extra_info("socket") is not None
     )
 
 
+def knows(cycle: Any, state: Sequence[str]) -> bool:
+    """Whether uvicorn's request ``cycle`` has every attribute in ``state``: it is the
+    cycle this code was written against, not one from a uvicorn that changed it."""
+    return all(hasattr(cycle, name) for name in state)
+
+
 def offer(cycle: Any, scope: MutableMapping[str, Any]) -> None:
-    """Advertise the extension in ``scope`` and handle it in ``cycle``'s ``send``, if
-    ``plain_tcp`` (otherwise downloads stream as usual)."""
-    if not plain_tcp(cycle, _CYCLE_STATE):
+    """Advertise the extension in ``scope`` and handle it in ``cycle``'s ``send``, for a
+    cycle this module ``knows`` on a ``plain_tcp`` connection (otherwise downloads stream
+    as usual)."""
+    if not knows(cycle, _CYCLE_STATE):
         return
     cycle.send = ZeroCopySend(cycle)
     extensions = scope.get("extensions") or {}
