@@ -28,6 +28,7 @@ from modelreg.server import (
 )
 from modelreg.server.limits import BodyLimit
 from modelreg.server.metrics import MetricsMiddleware
+from modelreg.server.routing import PrefixRoute
 from modelreg.server.shutdown import Shutdown
 
 DESCRIPTION = """\
@@ -104,4 +105,7 @@ def _add_routes(app: FastAPI, router: APIRouter) -> None:
     """
     if router.dependencies or router.callbacks:
         raise ValueError("a router with its own dependencies must be included, not flattened")
+    for route in router.routes:
+        if not isinstance(route, PrefixRoute):
+            raise TypeError(f"route {route} was not made by routing.api_router")
     app.router.routes.extend(router.routes)

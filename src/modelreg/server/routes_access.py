@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from modelreg.server.context import Ctx
 from modelreg.server.responses import no_content, ok
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import GrantSet, PrincipalCreate, PrincipalUpdate, TokenCreate
 
-router = APIRouter(prefix="/api/v1", tags=["access"])
+router = api_router("/api/v1", tags=["access"])
 
 Pattern = Annotated[str, Query(description="'*', a model name, or a prefix such as 'fraud-*'.")]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from modelreg.domain.entities import HistoryEvent
@@ -13,9 +13,10 @@ from modelreg.errors import InvalidArgument
 from modelreg.server.context import Ctx
 from modelreg.server.responses import ok, page
 from modelreg.server.routes_models import PageSize, PageToken
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import AuditVerify
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+router = api_router("/api/v1/audit", tags=["audit"])
 
 Text = Annotated[str | None, Query()]
 Time = Annotated[str | None, Query(description="ISO 8601 with a timezone.")]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import anyio.to_thread
-from fastapi import APIRouter, Header, Path
+from fastapi import Header, Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -20,11 +20,12 @@ from modelreg.server import metrics, socket_body, zerocopy
 from modelreg.server.context import Ctx
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import BlobList, FinishUpload, HeadList, UploadLinkRequest
 from modelreg.server.uploads import store_body
 from modelreg.service import links
 
-router = APIRouter(prefix="/api/v1/blobs", tags=["blobs"])
+router = api_router("/api/v1/blobs", tags=["blobs"])
 
 # Read per hop to a worker thread when sending a blob: each hop costs a fraction of a
 # millisecond, which at 1 MiB was a fifth of a fast download's time.

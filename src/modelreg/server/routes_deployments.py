@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from modelreg.server.context import Ctx
 from modelreg.server.responses import ok, page
 from modelreg.server.routes_models import PageSize, PageToken
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import DeploymentCreate, EnvironmentCreate
 
-router = APIRouter(prefix="/api/v1", tags=["deployments"])
+router = api_router("/api/v1", tags=["deployments"])
 
 
 @router.get("/environments", summary="List environments")

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import Header, Query
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -23,9 +23,10 @@ from modelreg.domain.entities import EventBatch
 from modelreg.errors import InvalidArgument
 from modelreg.server.context import Context, Ctx
 from modelreg.server.responses import ok
+from modelreg.server.routing import api_router
 from modelreg.service.feed import FEED_POLL, check_wait
 
-router = APIRouter(prefix="/api/v1/events", tags=["events"])
+router = api_router("/api/v1/events", tags=["events"])
 
 MAX_STREAM = 3600.0
 KEEPALIVE = 15.0  # seconds between comments that keep proxies from closing a quiet stream

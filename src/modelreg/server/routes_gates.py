@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from modelreg.server.context import Ctx
 from modelreg.server.responses import ok
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import GatesBody
 
-router = APIRouter(prefix="/api/v1", tags=["gates"])
+router = api_router("/api/v1", tags=["gates"])
 
 
 @router.get("/gates", summary="Registry gate policy")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from modelreg.domain.entities import HistoryEvent
 from modelreg.server import metrics
 from modelreg.server.context import Ctx
 from modelreg.server.responses import native_page, no_content, ok, page
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import AliasSet, ModelCreate, ModelUpdate, Tags
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = api_router("/api/v1/models", tags=["models"])
 
 Filter = Annotated[
     str | None, Query(description="Filter, e.g. name LIKE 'fraud%' AND tags.team = 'risk'.")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -12,11 +11,12 @@ from modelreg.errors import ModelregError
 from modelreg.server import metrics
 from modelreg.server.context import Ctx, registry_of
 from modelreg.server.responses import ok
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import GcRequest, LifecycleBody
 from modelreg.service import transfer
 
-probes = APIRouter(tags=["operations"])
-router = APIRouter(prefix="/api/v1", tags=["operations"])
+probes = api_router(tags=["operations"])
+router = api_router("/api/v1", tags=["operations"])
 
 
 @probes.get("/healthz", summary="Liveness")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from starlette.responses import Response
 
 from modelreg.domain.governance import TransitionRequest
@@ -12,9 +12,10 @@ from modelreg.domain.policy import Policy
 from modelreg.server.context import Ctx
 from modelreg.server.responses import no_content, ok, page
 from modelreg.server.routes_models import PageSize, PageToken
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import Decision, PolicyBody, RequestCreate
 
-router = APIRouter(prefix="/api/v1", tags=["governance"])
+router = api_router("/api/v1", tags=["governance"])
 
 Status = Annotated[
     str, Query(description="open, applied, rejected, cancelled, or any (default open).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from starlette.responses import Response
 
 from modelreg.domain.codec import comparison_to_wire
@@ -15,9 +15,10 @@ from modelreg.server import metrics
 from modelreg.server.context import Ctx, version_ref
 from modelreg.server.responses import no_content, ok, page
 from modelreg.server.routes_models import Filter, OrderBy, PageSize, PageToken
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import Tags, Transition, VersionCreate, VersionUpdate
 
-router = APIRouter(prefix="/api/v1", tags=["versions"])
+router = api_router("/api/v1", tags=["versions"])
 REMOTE_SOURCES = ("s3://", "http://", "https://")
 
 Selector = Annotated[

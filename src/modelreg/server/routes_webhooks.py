@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import Path
 from starlette.responses import Response
 
 from modelreg.server.context import Ctx
 from modelreg.server.responses import no_content, ok, page
 from modelreg.server.routes_models import PageSize, PageToken
+from modelreg.server.routing import api_router
 from modelreg.server.schemas import WebhookCreate
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = api_router("/api/v1/webhooks", tags=["webhooks"])
 
 WebhookId = Annotated[int, Path(ge=1, le=2**62, description="The webhook's id.")]
 

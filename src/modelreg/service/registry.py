@@ -82,8 +82,13 @@ class VersionInput:
 
 # Statements of the registration path, built once: composing them per call cost more
 # Python time than executing them.
-_MODEL_ID = sa.select(t.models.c.id).where(t.models.c.name == sa.bindparam("name"))
-_INSERT_MODEL = sa.insert(t.models).returning(t.models.c.id)
+#
+# A new model's row, or no row when the name is taken: one statement instead of a lookup
+# and an insert, and concurrent creations on PostgreSQL see exactly one winner.
+_INSERT_MODEL = {
+    name: dialect.insert(t.models).on_conflict_do_nothing().returning(t.models.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _INSERT_VERSION = sa.insert(t.versions).returning(t.versions.c.id)
 # Takes the next version number and locks the model in one statement (a row lock on
 # PostgreSQL; SQLite's write transaction already excludes other writers).
@@ -123,14 +128,25 @@ class RegistryService(
         require(actor, Permission.WRITE, name, f"create model {name!r}")
         check_text(description, "description", MAX_DESCRIPTION)
         checked = check_tags(tags)
+        now = utcnow()
         with self.db.write() as conn:
-            exists = conn.execute(_MODEL_ID, {"name": name}).first()
-            if exists is not None:
+            model_id = self._insert_model(conn, actor, name, description, now)
+            if model_id is None:
                 raise AlreadyExists(f"model {name!r} already exists", model=name)
-            model_id = self._insert_model(conn, actor, name, description)
             self._write_tags(conn, t.model_tags, "model_id", model_id, checked)
-            record(conn, actor, "model_created", name, description=description, tags=checked)
-            return self._model(conn, name)
+            record(
+                conn, actor, "model_created", name, at=now, description=description, tags=checked
+            )
+        # Everything the new model holds was written just now: no need to read it back.
+        return Model(
+            name=name,
+            description=description,
+            tags=dict(checked),
+            created_at=now,
+            created_by=actor.name,
+            updated_at=now,
+            latest_version=None,
+        )
 
     def get_model(self, actor: Principal, name: str) -> Model:
         """A model with its tags, latest version, exclusive-stage holders and aliases."""
@@ -257,6 +273,8 @@ class RegistryService(
         bytes. The model is created on first registration unless ``create_model`` is False.
         """
         manifest = Manifest.build(list(files))
+        # Computed once: the digest serialises and hashes the whole file list.
+        digest, total_size = manifest.digest, manifest.total_size
         # Parents are resolved inside the transaction below, so no separate read here.
         given = validate_version_input(name, metrics, params, lineage, tags, description)
         checked_metrics, checked_params, checked_tags = given.metrics, given.params, given.tags
@@ -279,8 +297,8 @@ class RegistryService(
                     "version": number,
                     "stage": lc.initial,
                     "exclusive_stage": lc.initial if lc.initial in lc.exclusive else None,
-                    "manifest_digest": manifest.digest,
-                    "total_size": manifest.total_size,
+                    "manifest_digest": digest,
+                    "total_size": total_size,
                     "file_count": len(manifest.files),
                     "description": description,
                     "created_at": now,
@@ -315,17 +333,17 @@ class RegistryService(
                 number,
                 at=now,
                 to_stage=lc.initial,
-                manifest_digest=manifest.digest,
+                manifest_digest=digest,
                 files=len(manifest.files),
-                size=manifest.total_size,
+                size=total_size,
             )
         # Everything the version holds was written just now: no need to read it back.
         return ModelVersion(
             name=name,
             version=number,
             stage=lc.initial,
-            manifest_digest=manifest.digest,
-            files=tuple(sorted(manifest.files, key=lambda f: f.path)),
+            manifest_digest=digest,
+            files=manifest.files,  # sorted by path already
             metrics={k: float(v) for k, v in checked_metrics.items()},
             params=dict(checked_params),
             lineage=replace(checked_lineage, parents=parent_names),
@@ -523,8 +541,10 @@ class RegistryService(
 
     # ----------------------------------------------------------------- helpers
 
-    def _insert_model(self, conn: Connection, actor: Principal, name: str, description: str) -> int:
-        now = utcnow()
+    def _insert_model(
+        self, conn: Connection, actor: Principal, name: str, description: str, now: datetime
+    ) -> int | None:
+        """The new model's id, or None if the name is taken."""
         values = {
             "name": name,
             "description": description,
@@ -533,7 +553,8 @@ class RegistryService(
             "updated_at": now,
             "next_version": 1,
         }
-        return int(conn.execute(_INSERT_MODEL, values).scalar_one())
+        created = conn.execute(_INSERT_MODEL[self.db.dialect], values).scalar_one_or_none()
+        return None if created is None else int(created)
 
     def _take_number(
         self, conn: Connection, actor: Principal, name: str, create: bool, now: datetime
@@ -553,17 +574,7 @@ class RegistryService(
             q.model_row(conn, name)  # raises NotFound
         # Concurrent first registrations race here on PostgreSQL: ON CONFLICT DO NOTHING
         # lets exactly one insert win, and everyone then takes a number from the same row.
-        values = {
-            "name": name,
-            "description": "",
-            "created_at": now,
-            "created_by": actor.name,
-            "updated_at": now,
-            "next_version": 1,
-        }
-        insert = (postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert)(t.models)
-        created = conn.execute(insert.values(**values).on_conflict_do_nothing()).rowcount
-        if created:
+        if self._insert_model(conn, actor, name, "", now) is not None:
             record(conn, actor, "model_created", name, at=now, implicit=True)
 
     def _insert_children(
