@@ -74,6 +74,8 @@ def create_app(config: Config | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.stopping = shutdown.stopping
     errors.install(app)
+    # Probes first: load balancers call them often, and no other route has their paths.
+    _add_routes(app, routes_ops.probes)
     for module in (
         routes_ops,
         routes_models,
@@ -88,7 +90,6 @@ def create_app(config: Config | None = None) -> FastAPI:
         routes_deployments,
     ):
         _add_routes(app, module.router)
-    _add_routes(app, routes_ops.probes)
     openapi.install(app)
     app.add_middleware(BodyLimit)
     app.add_middleware(MetricsMiddleware)
