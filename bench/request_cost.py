@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Coroutine, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
-    sys.path.insert(0, str(ROOT / "src"))
     from _machine import describe
     from _report import Table, write_results
+    from server import source_revision
 
     sources = {"this checkout": ROOT / "src"}
     with tempfile.TemporaryDirectory(prefix="modelreg-cost-") as tmp:
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ]
     facts = [
         *describe(),
-        ("Revision", revision("HEAD")),
+        ("Revision", source_revision()),
         ("Requests per count", str(args.requests)),
     ]
     print(table.markdown())
@@ -236,25 +236,25 @@ def child(kind: str, count: int, home: Path) -> None:
         await app(scope, receive, send)
         return status[0]
 
-    def post(target: str, data: dict[str, Any]) -> Callable[[], Any]:
-        return lambda: request("POST", target, json.dumps(data).encode())
+    def post(target: str, data: dict[str, Any]) -> Coroutine[Any, Any, int]:
+        return request("POST", target, json.dumps(data).encode())
 
     version = {"files": [{"path": "model.bin", "size": len(TINY), "sha256": TINY_SHA}]}
-    calls: dict[str, Callable[[int], Any]] = {
+    calls: dict[str, Callable[[int], Coroutine[Any, Any, int]]] = {
         "probe": lambda i: request("GET", "/healthz"),
         "get_model": lambda i: request("GET", "/api/v1/models/base"),
-        "create_model": lambda i: post("/api/v1/models", {"name": f"new-{i}"})(),
-        "create_version": lambda i: post("/api/v1/models/base/versions", version)(),
+        "create_model": lambda i: post("/api/v1/models", {"name": f"new-{i}"}),
+        "create_version": lambda i: post("/api/v1/models/base/versions", version),
         "search": lambda i: request("GET", SEARCH),
     }
 
     async def run() -> None:
         async with app.router.lifespan_context(app):
-            assert await post("/api/v1/models", {"name": "base"})() == 201
+            assert await post("/api/v1/models", {"name": "base"}) == 201
             stored = await request("PUT", f"/api/v1/blobs/{TINY_SHA}", TINY)
             assert stored in (200, 201), stored
             for i in range(100):
-                assert await post("/api/v1/models", {"name": f"m-{i:03d}"})() == 201
+                assert await post("/api/v1/models", {"name": f"m-{i:03d}"}) == 201
             for i in range(count):
                 status = await calls[kind](i)
                 assert status in (200, 201), (kind, status)

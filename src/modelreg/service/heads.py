@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from modelreg.artifacts.base import ArtifactStore
 from modelreg.artifacts.hashing import HEAD_BYTES, head_digest
 from modelreg.errors import NotFound
+from modelreg.store import queries as q
 from modelreg.store import tables as t
 from modelreg.store.database import Database
 
@@ -49,9 +49,8 @@ def remember(db: Database, blobs: ArtifactStore, sha256s: Iterable[str]) -> None
             continue  # collected meanwhile: nothing to remember
     if not rows:
         return
-    insert = (postgresql.insert if db.dialect == "postgresql" else sqlite.insert)(t.blob_heads)
     with db.write() as conn:
-        conn.execute(insert.on_conflict_do_nothing(), rows)
+        conn.execute(q.insert_or_skip(db.dialect, t.blob_heads), rows)
 
 
 def _recorded(db: Database, sha256s: Sequence[str]) -> set[str]:

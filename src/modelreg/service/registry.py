@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from modelreg.auth.principal import Principal
@@ -86,8 +85,8 @@ class VersionInput:
 # A new model's row, or no row when the name is taken: one statement instead of a lookup
 # and an insert, and concurrent creations on PostgreSQL see exactly one winner.
 _INSERT_MODEL = {
-    name: dialect.insert(t.models).on_conflict_do_nothing().returning(t.models.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+    dialect: q.insert_or_skip(dialect, t.models).returning(t.models.c.id)
+    for dialect in ("postgresql", "sqlite")
 }
 _INSERT_VERSION = sa.insert(t.versions).returning(t.versions.c.id)
 # Takes the next version number and locks the model in one statement (a row lock on

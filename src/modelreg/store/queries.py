@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
 from modelreg.domain.entities import Lineage, Model, ModelVersion, ParamValue
@@ -28,6 +28,13 @@ VERSION_FROM = t.versions.join(t.models, t.models.c.id == t.versions.c.model_id)
 _LIFECYCLE = sa.select(t.settings.c.value).where(t.settings.c.key == LIFECYCLE_KEY)
 _MODEL = sa.select(t.models).where(t.models.c.name == sa.bindparam("name"))
 _MODEL_LOCKED = _MODEL.with_for_update()
+
+
+def insert_or_skip(dialect: str, table: sa.Table) -> sa.Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` into ``table``: a row whose key exists already
+    is left alone. Both databases have it, each through its own dialect's construct."""
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return insert.on_conflict_do_nothing()
 
 
 def lifecycle(conn: Connection) -> Lifecycle:
