@@ -98,3 +98,15 @@ def test_model_summary(reg: Registry, model_dir: Callable[..., Path]) -> None:
     assert model.stage_holders == {"production": 2}
     assert model.aliases == {"champion": 3}
     assert model.to_dict()["stage_holders"] == {"production": 2}
+
+
+def test_latest_version_follows_deletions(reg: Registry, model_dir: Callable[..., Path]) -> None:
+    reg.create_model("empty")
+    for seed in "abc":
+        reg.register("fraud", model_dir(seed))
+    reg.delete_version("fraud/3")
+    assert reg.get_model("fraud").latest_version == 2
+    assert reg.get_model("empty").latest_version is None
+    # A search page loads its models in one query: each gets its own latest version.
+    found = {m.name: m.latest_version for m in reg.search_models("name LIKE '%'").items}
+    assert found == {"empty": None, "fraud": 2}
