@@ -12,6 +12,7 @@ from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.events.delivery import Dispatcher
 from modelreg.server import (
+    dispatch,
     errors,
     openapi,
     routes_access,
@@ -72,6 +73,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.registry = registry
+    app.state.inline_work = dispatch.all_local(registry)
     app.state.stopping = shutdown.stopping
     errors.install(app)
     # Probes first: load balancers call them often, and no other route has their paths.

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from modelreg.domain.entities import HistoryEvent
 from modelreg.errors import InvalidArgument
 from modelreg.server.context import Ctx
+from modelreg.server.dispatch import blocking
 from modelreg.server.responses import ok, page
 from modelreg.server.routes_models import PageSize, PageToken
 from modelreg.server.routing import api_router
@@ -64,6 +65,7 @@ def audit_log(
 
 
 @router.post("/verify", summary="Verify the audit chain")
+@blocking
 def audit_verify(ctx: Ctx, body: AuditVerify) -> Response:
     """Recompute the chain; names the first record edited, removed or moved (admin)."""
     if (body.anchor_seq is None) != (body.anchor_hash is None):

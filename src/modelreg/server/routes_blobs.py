@@ -18,6 +18,7 @@ from modelreg.domain.manifest import validate_digest
 from modelreg.errors import DigestMismatch, IntegrityError, InvalidArgument, NotFound
 from modelreg.server import metrics, socket_body, zerocopy
 from modelreg.server.context import Ctx
+from modelreg.server.dispatch import blocking
 from modelreg.server.ranges import Unsatisfiable, etag, matches, parse_range
 from modelreg.server.responses import ok
 from modelreg.server.routing import api_router
@@ -171,6 +172,7 @@ def upload_link(ctx: Ctx, sha256: Sha256, body: UploadLinkRequest) -> Response:
 
 
 @router.post("/{sha256}/finish-upload", status_code=201, summary="Finish a direct upload")
+@blocking
 def finish_upload(ctx: Ctx, sha256: Sha256, body: FinishUpload) -> Response:
     """The server reads the uploaded bytes back from the bucket and hashes them; only if
     they match ``sha256`` and ``size`` do they become the blob. Otherwise 400

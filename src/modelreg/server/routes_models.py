@@ -10,6 +10,7 @@ from starlette.responses import Response
 from modelreg.domain.entities import HistoryEvent
 from modelreg.server import metrics
 from modelreg.server.context import Ctx
+from modelreg.server.dispatch import blocking
 from modelreg.server.responses import native_page, no_content, ok, page
 from modelreg.server.routing import api_router
 from modelreg.server.schemas import AliasSet, ModelCreate, ModelUpdate, Tags
@@ -72,6 +73,7 @@ def update_model(ctx: Ctx, name: str, body: ModelUpdate) -> Response:
 
 
 @router.delete("/{name}", status_code=204, summary="Delete a model")
+@blocking
 def delete_model(ctx: Ctx, name: str, force: bool = False) -> Response:
     """Delete a model and its versions; a model holding an exclusive stage needs force."""
     ctx.registry.service.delete_model(ctx.principal, name, force=force)

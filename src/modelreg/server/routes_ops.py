@@ -10,6 +10,7 @@ from modelreg.domain.lifecycle import Lifecycle
 from modelreg.errors import ModelregError
 from modelreg.server import metrics
 from modelreg.server.context import Ctx, registry_of
+from modelreg.server.dispatch import blocking
 from modelreg.server.responses import ok
 from modelreg.server.routing import api_router
 from modelreg.server.schemas import GcRequest, LifecycleBody
@@ -66,6 +67,7 @@ def get_lifecycle(ctx: Ctx) -> Response:
 
 
 @router.put("/lifecycle", summary="Replace the lifecycle")
+@blocking
 def set_lifecycle(ctx: Ctx, body: LifecycleBody) -> Response:
     """Replace the lifecycle; refused if versions would be stranded in a removed stage."""
     lifecycle = Lifecycle.from_dict(body.model_dump(exclude_none=True))
@@ -73,12 +75,14 @@ def set_lifecycle(ctx: Ctx, body: LifecycleBody) -> Response:
 
 
 @router.post("/verify", summary="Verify the blob store")
+@blocking
 def verify(ctx: Ctx) -> Response:
     """Re-hash every stored blob and report missing or corrupt ones."""
     return ok(ctx.registry.service.verify(ctx.principal).to_dict())
 
 
 @router.post("/gc", summary="Collect unreferenced blobs")
+@blocking
 def gc(ctx: Ctx, body: GcRequest) -> Response:
     """Delete blobs no version references that are older than the grace period."""
     grace = transfer.parse_duration(body.grace)

@@ -8,6 +8,7 @@ from fastapi import Path
 from starlette.responses import Response
 
 from modelreg.server.context import Ctx
+from modelreg.server.dispatch import blocking
 from modelreg.server.responses import no_content, ok, page
 from modelreg.server.routes_models import PageSize, PageToken
 from modelreg.server.routing import api_router
@@ -50,6 +51,7 @@ def delete_webhook(ctx: Ctx, webhook_id: WebhookId) -> Response:
 
 
 @router.post("/{webhook_id}/test", summary="Send a test delivery")
+@blocking
 def test_webhook(ctx: Ctx, webhook_id: WebhookId) -> Response:
     """Send a signed ``ping`` now; the answer is the logged delivery with the receiver's
     status code or error."""
