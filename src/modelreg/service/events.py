@@ -15,6 +15,7 @@ from modelreg.domain.entities import HistoryEvent
 from modelreg.errors import IntegrityError
 from modelreg.store import tables as t
 from modelreg.store.database import before_commit, transaction_state
+from modelreg.store.direct import Direct
 
 
 def utcnow() -> datetime:
@@ -22,12 +23,26 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-_INSERT_EVENT = sa.insert(t.events)
+# Every record names the same columns (see ``record`` and ``_append_pending``).
+_EVENT_KEYS = (
+    "id",
+    "hash",
+    "at",
+    "actor",
+    "kind",
+    "model_name",
+    "version",
+    "from_stage",
+    "to_stage",
+    "reason",
+    "details",
+)
+_INSERT_EVENT = Direct(sa.insert(t.events), keys=_EVENT_KEYS)
 # The chain head is locked first: changes append one at a time in commit order, so ids
 # are dense and a reader following ids never skips a record committed late.
 _HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)
-_HEAD_LOCKED = _HEAD.with_for_update()
-_MOVE_HEAD = (
+_HEAD_LOCKED = Direct(_HEAD.with_for_update())
+_MOVE_HEAD = Direct(
     sa.update(t.audit_head)
     .where(t.audit_head.c.id == 1)
     .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash"))
@@ -78,7 +93,7 @@ _PENDING = "modelreg_pending_events"
 
 def _append_pending(conn: Connection) -> None:
     pending: list[dict[str, Any]] = transaction_state(conn).pop(_PENDING)
-    head = conn.execute(_HEAD_LOCKED).first()
+    head = _HEAD_LOCKED.first(conn)
     if head is None:
         raise IntegrityError(
             "the audit chain's head row is missing, so no change can be recorded: "
@@ -89,8 +104,8 @@ def _append_pending(conn: Connection) -> None:
         seq += 1
         digest = record_hash(digest, id=seq, **values)
         values["id"], values["hash"] = seq, digest
-    conn.execute(_INSERT_EVENT, pending)
-    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    _INSERT_EVENT.execute_many(conn, pending)
+    _MOVE_HEAD.execute(conn, {"new_seq": seq, "new_hash": digest})
 
 
 def to_event(row: Any) -> HistoryEvent:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from modelreg.auth.principal import Principal
 from modelreg.auth.roles import Permission
 from modelreg.domain.entities import (
+    LINEAGE_FIELDS,
     Comparison,
     HistoryEvent,
     Lineage,
@@ -65,6 +66,7 @@ from modelreg.service.webhooks import WebhooksService
 from modelreg.store import queries as q
 from modelreg.store import search as s
 from modelreg.store import tables as t
+from modelreg.store.direct import Direct
 
 
 @dataclass(frozen=True)
@@ -84,14 +86,34 @@ class VersionInput:
 #
 # A new model's row, or no row when the name is taken: one statement instead of a lookup
 # and an insert, and concurrent creations on PostgreSQL see exactly one winner.
+# The statements of every registration go straight to the driver (``store.direct``).
+_MODEL_KEYS = ("name", "description", "created_at", "created_by", "updated_at", "next_version")
 _INSERT_MODEL = {
-    dialect: q.insert_or_skip(dialect, t.models).returning(t.models.c.id)
+    dialect: Direct(q.insert_or_skip(dialect, t.models).returning(t.models.c.id), keys=_MODEL_KEYS)
     for dialect in ("postgresql", "sqlite")
 }
-_INSERT_VERSION = sa.insert(t.versions).returning(t.versions.c.id)
+_VERSION_KEYS = (
+    "model_id",
+    "version",
+    "stage",
+    "exclusive_stage",
+    "manifest_digest",
+    "total_size",
+    "file_count",
+    "description",
+    "created_at",
+    "created_by",
+    "updated_at",
+    "stage_changed_at",
+    *LINEAGE_FIELDS,
+)
+_INSERT_VERSION = Direct(sa.insert(t.versions).returning(t.versions.c.id), keys=_VERSION_KEYS)
+_INSERT_FILES = Direct(
+    sa.insert(t.version_files), keys=("version_id", "path", "size", "sha256", "source")
+)
 # Takes the next version number and locks the model in one statement (a row lock on
 # PostgreSQL; SQLite's write transaction already excludes other writers).
-_TAKE_NUMBER = (
+_TAKE_NUMBER = Direct(
     sa.update(t.models)
     .where(t.models.c.name == sa.bindparam("model"))
     .values(next_version=t.models.c.next_version + 1, updated_at=sa.bindparam("now"))
@@ -289,8 +311,8 @@ class RegistryService(
             parents = [q.version_row(conn, ref, lc) for ref in parent_refs]
             lineage_columns = checked_lineage.to_dict()
             del lineage_columns["parents"]
-            version_id = conn.execute(
-                _INSERT_VERSION,
+            inserted = _INSERT_VERSION.first(
+                conn,
                 {
                     "model_id": model_id,
                     "version": number,
@@ -306,7 +328,9 @@ class RegistryService(
                     "stage_changed_at": now,
                     **lineage_columns,
                 },
-            ).scalar_one()
+            )
+            assert inserted is not None  # RETURNING answers every insert
+            version_id = int(inserted[0])
             self._insert_children(
                 conn, version_id, manifest, checked_metrics, checked_params, checked_tags
             )
@@ -552,18 +576,19 @@ class RegistryService(
             "updated_at": now,
             "next_version": 1,
         }
-        created = conn.execute(_INSERT_MODEL[self.db.dialect], values).scalar_one_or_none()
-        return None if created is None else int(created)
+        created = _INSERT_MODEL[self.db.dialect].first(conn, values)
+        return None if created is None else int(created[0])
 
     def _take_number(
         self, conn: Connection, actor: Principal, name: str, create: bool, now: datetime
     ) -> tuple[int, int]:
         """(model id, number of the new version), the model locked until commit; the model
         is created first when it is new and ``create`` allows it."""
-        taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).first()
+        taken = _TAKE_NUMBER.first(conn, {"model": name, "now": now})
         if taken is None:
             self._create_for_version(conn, actor, name, create, now)
-            taken = conn.execute(_TAKE_NUMBER, {"model": name, "now": now}).one()
+            taken = _TAKE_NUMBER.first(conn, {"model": name, "now": now})
+            assert taken is not None  # the model exists now, created or not by this call
         return taken.id, taken.next_version - 1
 
     def _create_for_version(
@@ -585,8 +610,8 @@ class RegistryService(
         params: dict[str, Any],
         tags: dict[str, str],
     ) -> None:
-        conn.execute(
-            sa.insert(t.version_files),
+        _INSERT_FILES.execute_many(
+            conn,
             [
                 {
                     "version_id": version_id,

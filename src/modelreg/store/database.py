@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -184,7 +185,15 @@ def _configure_sqlite(engine: Engine, busy_timeout: float, durable: bool) -> Non
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("modelreg_write", True)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
+        # On the driver's connection: through exec_driver_sql, this one statement cost
+        # as much as a model read's two queries (see store.direct).
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None  # a connection being begun holds its DBAPI one
+        try:
+            dbapi.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def _revision(conn: Connection) -> str | None:

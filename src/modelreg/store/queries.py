@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from modelreg.domain.entities import Lineage, Model, ModelVersion, ParamValue
 from modelreg.domain.lifecycle import DEFAULT_LIFECYCLE, Lifecycle
@@ -18,6 +18,7 @@ from modelreg.domain.manifest import FileEntry
 from modelreg.domain.refs import LATEST, Ref
 from modelreg.errors import NotFound
 from modelreg.store import tables as t
+from modelreg.store.direct import Direct
 
 LIFECYCLE_KEY = "lifecycle"
 
@@ -25,9 +26,11 @@ VERSION_COLUMNS = (*t.versions.c, t.models.c.name.label("model_name"))
 VERSION_FROM = t.versions.join(t.models, t.models.c.id == t.versions.c.model_id)
 
 
-_LIFECYCLE = sa.select(t.settings.c.value).where(t.settings.c.key == LIFECYCLE_KEY)
-_MODEL = sa.select(t.models).where(t.models.c.name == sa.bindparam("name"))
-_MODEL_LOCKED = _MODEL.with_for_update()
+# The statements every read and registration runs go straight to the driver (``direct``).
+_LIFECYCLE = Direct(sa.select(t.settings.c.value).where(t.settings.c.key == LIFECYCLE_KEY))
+_MODEL_QUERY = sa.select(t.models).where(t.models.c.name == sa.bindparam("name"))
+_MODEL = Direct(_MODEL_QUERY)
+_MODEL_LOCKED = Direct(_MODEL_QUERY.with_for_update())
 
 
 def insert_or_skip(dialect: str, table: sa.Table) -> sa.Insert:
@@ -39,13 +42,15 @@ def insert_or_skip(dialect: str, table: sa.Table) -> sa.Insert:
 
 def lifecycle(conn: Connection) -> Lifecycle:
     """The registry's lifecycle (the default until one is set)."""
-    raw = conn.execute(_LIFECYCLE).scalar()
+    found = _LIFECYCLE.first(conn)
+    raw = None if found is None else found[0]
     return DEFAULT_LIFECYCLE if raw is None else Lifecycle.from_dict(json.loads(raw))
 
 
-def model_row(conn: Connection, name: str, *, lock: bool = False) -> Row[Any]:
-    """The model's row, optionally locked for update; NotFound if absent."""
-    row = conn.execute(_MODEL_LOCKED if lock else _MODEL, {"name": name}).first()
+def model_row(conn: Connection, name: str, *, lock: bool = False) -> Any:
+    """The model's row (a named tuple), optionally locked for update; NotFound if
+    absent."""
+    row = (_MODEL_LOCKED if lock else _MODEL).first(conn, {"name": name})
     if row is None:
         raise NotFound(f"model {name!r} does not exist", model=name)
     return row
@@ -57,25 +62,27 @@ _OF_MODEL = (
     .select_from(VERSION_FROM)
     .where(t.models.c.name == sa.bindparam("name"))
 )
-_BY_NUMBER = _OF_MODEL.where(t.versions.c.version == sa.bindparam("number"))
+_BY_NUMBER = Direct(_OF_MODEL.where(t.versions.c.version == sa.bindparam("number")))
 _NEWEST_FIRST = (t.versions.c.version.desc(),)
-_LATEST = _OF_MODEL.order_by(*_NEWEST_FIRST).limit(1)
-_IN_STAGE = (
+_LATEST = Direct(_OF_MODEL.order_by(*_NEWEST_FIRST).limit(1))
+_IN_STAGE = Direct(
     _OF_MODEL.where(t.versions.c.stage == sa.bindparam("label")).order_by(*_NEWEST_FIRST).limit(1)
 )
-_BY_ALIAS = _OF_MODEL.join(t.aliases, t.aliases.c.version_id == t.versions.c.id).where(
-    t.aliases.c.alias == sa.bindparam("label")
+_BY_ALIAS = Direct(
+    _OF_MODEL.join(t.aliases, t.aliases.c.version_id == t.versions.c.id).where(
+        t.aliases.c.alias == sa.bindparam("label")
+    )
 )
 
 
-def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[Any]:
+def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Any:
     """The version a reference points at; NotFound names what was missing.
 
     The lifecycle tells stages from aliases; it is read only for such a label when the
     caller has not read it already.
     """
     if ref.version is not None:
-        row = conn.execute(_BY_NUMBER, {"name": ref.name, "number": ref.version}).first()
+        row = _BY_NUMBER.first(conn, {"name": ref.name, "number": ref.version})
         if row is None:
             _raise_missing(conn, ref, f"model {ref.name!r} has no version {ref.version}")
         assert row is not None
@@ -83,14 +90,14 @@ def version_row(conn: Connection, ref: Ref, lc: Lifecycle | None = None) -> Row[
     label = ref.label
     assert label is not None
     if label == LATEST:
-        row = conn.execute(_LATEST, {"name": ref.name}).first()
+        row = _LATEST.first(conn, {"name": ref.name})
         what = f"model {ref.name!r} has no versions"
     elif label in (lc or lifecycle(conn)).stages:
         # A non-exclusive stage may hold several versions: the newest one answers.
-        row = conn.execute(_IN_STAGE, {"name": ref.name, "label": label}).first()
+        row = _IN_STAGE.first(conn, {"name": ref.name, "label": label})
         what = f"model {ref.name!r} has no version in stage {label!r}"
     else:
-        row = conn.execute(_BY_ALIAS, {"name": ref.name, "label": label}).first()
+        row = _BY_ALIAS.first(conn, {"name": ref.name, "label": label})
         what = f"model {ref.name!r} has no alias or stage {label!r}"
     if row is None:
         _raise_missing(conn, ref, what)
@@ -103,7 +110,7 @@ def _raise_missing(conn: Connection, ref: Ref, what: str) -> None:
     raise NotFound(what, ref=str(ref))
 
 
-def load_versions(conn: Connection, rows: Sequence[Row[Any]]) -> list[ModelVersion]:
+def load_versions(conn: Connection, rows: Sequence[Any]) -> list[ModelVersion]:
     """Build full versions for rows of VERSION_COLUMNS with one more query for all children."""
     if not rows:
         return []
@@ -161,7 +168,7 @@ def _ids(conn: Connection, ids: list[int]) -> dict[str, Any]:
 
 
 @functools.cache
-def _children_query(dialect: str) -> Any:
+def _children_query(dialect: str) -> Direct:
     # Built once per dialect: composing this statement costs more Python time than
     # running it, and a page of versions is the hot path of every read.
     text, num, big = sa.Text(), sa.Float(), sa.BigInteger()
@@ -186,13 +193,15 @@ def _children_query(dialect: str) -> Any:
         t.version_parents.c,
         t.aliases.c,
     )
-    return sa.union_all(
-        part("f", f.version_id, f.path, f.sha256, None, f.size, f.source),
-        part("m", m.version_id, m.key, None, m.value, None),
-        part("p", p.version_id, p.key, p.value_json, None, None),
-        part("t", g.version_id, g.key, g.value, None, None),
-        part("r", r.version_id, r.parent_ref, None, None, r.position),
-        part("a", a.version_id, a.alias, None, None, None),
+    return Direct(
+        sa.union_all(
+            part("f", f.version_id, f.path, f.sha256, None, f.size, f.source),
+            part("m", m.version_id, m.key, None, m.value, None),
+            part("p", p.version_id, p.key, p.value_json, None, None),
+            part("t", g.version_id, g.key, g.value, None, None),
+            part("r", r.version_id, r.parent_ref, None, None, r.position),
+            part("a", a.version_id, a.alias, None, None, None),
+        )
     )
 
 
@@ -202,7 +211,7 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = defaultdict(
         lambda: {"files": [], "metrics": {}, "params": {}, "tags": {}, "parents": [], "aliases": []}
     )
-    for kind, vid, key, s, n, i, u in conn.execute(query, _ids(conn, ids)).all():
+    for kind, vid, key, s, n, i, u in query.all(conn, _ids(conn, ids)):
         bucket = out[vid]
         if kind == "f":
             bucket["files"].append(FileEntry(path=key, size=int(i), sha256=s, source=u))
@@ -221,7 +230,7 @@ def _children(conn: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
 
 
 @functools.cache
-def _model_children_query(dialect: str) -> Any:
+def _model_children_query(dialect: str) -> Direct:
     # Tags, latest version, exclusive-stage holders and aliases of a page of models in
     # one UNION ALL, built once per dialect like _children_query.
     text, big = sa.Text(), sa.BigInteger()
@@ -243,25 +252,27 @@ def _model_children_query(dialect: str) -> Any:
             sa.cast(number, big).label("i"),
         )
 
-    return sa.union_all(
-        sa.select(*row("t", mt.model_id, mt.key, mt.value, sa.null())).where(
-            _among(dialect, mt.model_id)
-        ),
-        # A scalar max() per model, answered from the end of the (model_id, version)
-        # index: max() grouped over the versions table walked every version of the model,
-        # so reading a model with 200,000 versions took 28 ms instead of 0.02.
-        # (NULL for a model without versions.)
-        sa.select(*row("l", m.id, none, none, latest)).where(_among(dialect, m.id)),
-        sa.select(*row("h", v.model_id, v.exclusive_stage, none, v.version)).where(
-            _among(dialect, v.model_id), v.exclusive_stage.is_not(None)
-        ),
-        sa.select(*row("a", al.model_id, al.alias, none, v.version))
-        .join(t.versions, v.id == al.version_id)
-        .where(_among(dialect, al.model_id)),
+    return Direct(
+        sa.union_all(
+            sa.select(*row("t", mt.model_id, mt.key, mt.value, sa.null())).where(
+                _among(dialect, mt.model_id)
+            ),
+            # A scalar max() per model, answered from the end of the (model_id,
+            # version) index: max() grouped over the versions table walked every
+            # version of the model, so reading a model with 200,000 versions took 28 ms
+            # instead of 0.02. (NULL for a model without versions.)
+            sa.select(*row("l", m.id, none, none, latest)).where(_among(dialect, m.id)),
+            sa.select(*row("h", v.model_id, v.exclusive_stage, none, v.version)).where(
+                _among(dialect, v.model_id), v.exclusive_stage.is_not(None)
+            ),
+            sa.select(*row("a", al.model_id, al.alias, none, v.version))
+            .join(t.versions, v.id == al.version_id)
+            .where(_among(dialect, al.model_id)),
+        )
     )
 
 
-def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
+def load_models(conn: Connection, rows: Sequence[Any]) -> list[Model]:
     """Build full models for rows of the models table (tags, latest version, holders,
     aliases) with one more query."""
     if not rows:
@@ -278,9 +289,7 @@ def load_models(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model]:
     latest: dict[int, int] = {}
     holders: dict[int, dict[str, int]] = defaultdict(dict)
     aliases: dict[int, dict[str, int]] = defaultdict(dict)
-    for kind, mid, key, value, number in conn.execute(
-        query, _ids(conn, [r[i_id] for r in rows])
-    ).all():
+    for kind, mid, key, value, number in query.all(conn, _ids(conn, [r[i_id] for r in rows])):
         if kind == "t":
             tags[mid][key] = value
         elif kind == "l":
