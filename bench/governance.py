@@ -48,7 +48,7 @@ def _unchained(conn: Connection) -> None:
     next_id = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar() or 0
     for offset, values in enumerate(pending, start=1):
         values["id"], values["hash"] = next_id + offset, ""
-    conn.execute(events._INSERT_EVENT, pending)
+    events._INSERT_EVENT.execute_many(conn, pending)
 
 
 @contextlib.contextmanager

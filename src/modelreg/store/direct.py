@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 Processor = Callable[[Any], Any]
@@ -161,6 +162,7 @@ def _rows(compiled: _Compiled, fetched: Sequence[Sequence[Any]]) -> list[Any]:
 
 def _compile(statement: ClauseElement, dialect: Dialect, keys: list[str] | None) -> _Compiled:
     compiled = statement.compile(dialect=dialect, column_keys=keys)
+    assert isinstance(compiled, SQLCompiler)  # a query or DML statement, not DDL
     names = compiled.bind_names  # each bind parameter -> its name in the SQL
     defaults: dict[str, Any] = {}
     binds: list[tuple[str, Processor]] = []
