@@ -58,25 +58,12 @@ class Direct:
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every result row (named tuples, values processed as SQLAlchemy would)."""
-        compiled = self._compiled(conn.dialect)
-        cursor = self._run(conn, compiled, params or {})
-        try:
-            fetched = cursor.fetchall()
-            _learn_results(compiled, cursor)
-        finally:
-            cursor.close()
-        return _rows(compiled, fetched)
+        return self._fetch(conn, params, one=False)
 
     def first(self, conn: Connection, params: Mapping[str, Any] | None = None) -> Any | None:
         """The first result row, or None."""
-        compiled = self._compiled(conn.dialect)
-        cursor = self._run(conn, compiled, params or {})
-        try:
-            row = cursor.fetchone()
-            _learn_results(compiled, cursor)
-        finally:
-            cursor.close()
-        return None if row is None else _rows(compiled, [row])[0]
+        rows = self._fetch(conn, params, one=True)
+        return rows[0] if rows else None
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement whose result is not needed."""
@@ -86,6 +73,16 @@ class Direct:
         """Run a statement once per parameter set (an insert of many rows)."""
         if rows:
             self._run(conn, self._compiled(conn.dialect), rows, many=True).close()
+
+    def _fetch(self, conn: Connection, params: Mapping[str, Any] | None, *, one: bool) -> list[Any]:
+        compiled = self._compiled(conn.dialect)
+        cursor = self._run(conn, compiled, params or {})
+        try:
+            fetched = cursor.fetchmany(1) if one else cursor.fetchall()
+            _learn_results(compiled, cursor)
+        finally:
+            cursor.close()
+        return _rows(compiled, fetched)
 
     def _run(
         self,
