@@ -7,12 +7,14 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
 
 import modelreg
 from modelreg.embedded import EmbeddedRegistry
+from modelreg.errors import AlreadyExists
 from modelreg.protocol import Registry
 
 pytestmark = pytest.mark.slow
@@ -124,3 +126,36 @@ def test_concurrent_promotions_leave_one_production_version(
     winner = reg.resolve("contested@production")
     last_promotion = [e for e in reg.history("contested").all() if e.to_stage == "production"][-1]
     assert last_promotion.version == winner.version
+
+
+def test_concurrent_creations_of_one_name_give_one_model(
+    registry_uri: str, tmp_path: Path, backing: EmbeddedRegistry
+) -> None:
+    # The losers of the race are told the name is taken (ALREADY_EXISTS), not that
+    # something conflicted: an insert that finds the name waits for the winner's commit
+    # and then inserts nothing.
+    workers = 6
+    barrier = threading.Barrier(workers)
+    outcomes: list[str] = []
+
+    def create(worker: int) -> None:
+        reg = modelreg.connect(registry_uri, artifacts=tmp_path / "blobs", user=f"w{worker}")
+        try:
+            barrier.wait()
+            try:
+                reg.create_model("contested", description=f"by w{worker}")
+                outcomes.append("created")
+            except AlreadyExists:
+                outcomes.append("exists")
+        finally:
+            reg.close()
+
+    threads = [threading.Thread(target=create, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["created"] + ["exists"] * (workers - 1)
+    created = [e for e in backing.history("contested").all() if e.kind == "model_created"]
+    assert len(created) == 1
+    assert backing.get_model("contested").description == f"by {created[0].actor}"
