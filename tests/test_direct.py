@@ -17,8 +17,7 @@ from modelreg.store import tables as t
 from modelreg.store.direct import Direct
 
 NOW = datetime(2026, 11, 27, 12, 30, 15, 123456, tzinfo=timezone.utc)
-MODEL_KEYS = ("name", "description", "created_at", "created_by", "updated_at", "next_version")
-INSERT_MODEL = Direct(sa.insert(t.models), keys=MODEL_KEYS)
+INSERT_MODEL = Direct(sa.insert(t.models))
 
 
 @pytest.fixture
@@ -78,13 +77,27 @@ def test_a_missing_row_is_none(registry: EmbeddedRegistry) -> None:
 
 
 def test_returning_gives_the_new_row(registry: EmbeddedRegistry) -> None:
-    insert = Direct(sa.insert(t.models).returning(t.models.c.id), keys=MODEL_KEYS)
+    insert = Direct(sa.insert(t.models).returning(t.models.c.id))
     with registry.db.write() as conn:
         first = insert.first(conn, _model("a"))
         second = insert.first(conn, _model("b"))
     assert first is not None
     assert second is not None
     assert second.id == first.id + 1
+
+
+def test_an_insert_names_the_columns_it_is_given(registry: EmbeddedRegistry) -> None:
+    # Compiled for each call's keys, as SQLAlchemy does: the columns left out get their
+    # defaults (description "" and next_version 1 for a model).
+    given = _model("fraud", "scores")
+    short = {k: v for k, v in _model("churn").items() if k not in ("description", "next_version")}
+    with registry.db.write() as conn:
+        INSERT_MODEL.execute(conn, given)
+        INSERT_MODEL.execute(conn, short)
+    query = Direct(sa.select(t.models.c.name, t.models.c.description, t.models.c.next_version))
+    with registry.db.read() as conn:
+        rows = sorted(tuple(r) for r in query.all(conn))
+    assert rows == [("churn", "", 1), ("fraud", "scores", 1)]
 
 
 def test_a_driver_error_is_the_store_error_it_always_was(registry: EmbeddedRegistry) -> None:

@@ -23,21 +23,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-# Every record names the same columns (see ``record`` and ``_append_pending``).
-_EVENT_KEYS = (
-    "id",
-    "hash",
-    "at",
-    "actor",
-    "kind",
-    "model_name",
-    "version",
-    "from_stage",
-    "to_stage",
-    "reason",
-    "details",
-)
-_INSERT_EVENT = Direct(sa.insert(t.events), keys=_EVENT_KEYS)
+_INSERT_EVENT = Direct(sa.insert(t.events))
 # The chain head is locked first: changes append one at a time in commit order, so ids
 # are dense and a reader following ids never skips a record committed late.
 _HEAD = sa.select(t.audit_head.c.seq, t.audit_head.c.hash).where(t.audit_head.c.id == 1)

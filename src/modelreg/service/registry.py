@@ -19,7 +19,6 @@ from sqlalchemy.engine import Connection
 from modelreg.auth.principal import Principal
 from modelreg.auth.roles import Permission
 from modelreg.domain.entities import (
-    LINEAGE_FIELDS,
     Comparison,
     HistoryEvent,
     Lineage,
@@ -87,30 +86,12 @@ class VersionInput:
 # A new model's row, or no row when the name is taken: one statement instead of a lookup
 # and an insert, and concurrent creations on PostgreSQL see exactly one winner.
 # The statements of every registration go straight to the driver (``store.direct``).
-_MODEL_KEYS = ("name", "description", "created_at", "created_by", "updated_at", "next_version")
 _INSERT_MODEL = {
-    dialect: Direct(q.insert_or_skip(dialect, t.models).returning(t.models.c.id), keys=_MODEL_KEYS)
+    dialect: Direct(q.insert_or_skip(dialect, t.models).returning(t.models.c.id))
     for dialect in ("postgresql", "sqlite")
 }
-_VERSION_KEYS = (
-    "model_id",
-    "version",
-    "stage",
-    "exclusive_stage",
-    "manifest_digest",
-    "total_size",
-    "file_count",
-    "description",
-    "created_at",
-    "created_by",
-    "updated_at",
-    "stage_changed_at",
-    *LINEAGE_FIELDS,
-)
-_INSERT_VERSION = Direct(sa.insert(t.versions).returning(t.versions.c.id), keys=_VERSION_KEYS)
-_INSERT_FILES = Direct(
-    sa.insert(t.version_files), keys=("version_id", "path", "size", "sha256", "source")
-)
+_INSERT_VERSION = Direct(sa.insert(t.versions).returning(t.versions.c.id))
+_INSERT_FILES = Direct(sa.insert(t.version_files))
 # Takes the next version number and locks the model in one statement (a row lock on
 # PostgreSQL; SQLite's write transaction already excludes other writers).
 _TAKE_NUMBER = Direct(

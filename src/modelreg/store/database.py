@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from modelreg.errors import Conflict, InvalidArgument, ModelregError, StorageError
+from modelreg.store.direct import Direct
 
 HEAD_REVISION = "0005"
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -168,6 +168,10 @@ class Database:
         self.engine.dispose()
 
 
+_BEGIN_WRITE = Direct(sa.text("BEGIN IMMEDIATE"))
+_BEGIN_READ = Direct(sa.text("BEGIN"))
+
+
 def _configure_sqlite(engine: Engine, busy_timeout: float, durable: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -185,15 +189,9 @@ def _configure_sqlite(engine: Engine, busy_timeout: float, durable: bool) -> Non
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("modelreg_write", True)
-        statement = "BEGIN IMMEDIATE" if write else "BEGIN"
-        # On the driver's connection: through exec_driver_sql, this one statement cost
-        # as much as a model read's two queries (see store.direct).
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None  # a connection being begun holds its DBAPI one
-        try:
-            dbapi.execute(statement)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
+        # On the driver's cursor: through exec_driver_sql, this one statement cost as
+        # much as a model read's two queries.
+        (_BEGIN_WRITE if write else _BEGIN_READ).execute(conn)
 
 
 def _revision(conn: Connection) -> str | None:

@@ -14,7 +14,6 @@ layer's error handling cannot tell the difference.
 
 from __future__ import annotations
 
-import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,14 +46,15 @@ class _Compiled:
 class Direct:
     """A Core statement that runs on the DBAPI cursor (see the module's docstring).
 
-    An insert names the columns it is given (``keys``), as SQLAlchemy renders an insert
-    for the keys of each call's parameters and fills the other columns' defaults."""
+    An insert or update is compiled for the keys of the parameters it is given, as
+    SQLAlchemy does: an insert names those columns and fills the others' defaults."""
 
-    def __init__(self, statement: ClauseElement, *, keys: Sequence[str] | None = None) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self.keys = list(keys) if keys is not None else None
-        self._by_dialect: dict[str, _Compiled] = {}
-        self._lock = threading.Lock()
+        self._dml = isinstance(statement, sa.sql.expression.UpdateBase)
+        # By dialect and, for an insert or update, the parameters' keys. Two threads
+        # compiling the same entry at once each get a correct one: no lock needed.
+        self._cache: dict[tuple[str, tuple[str, ...]], _Compiled] = {}
 
     def all(self, conn: Connection, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Every result row (named tuples, values processed as SQLAlchemy would)."""
@@ -67,16 +67,19 @@ class Direct:
 
     def execute(self, conn: Connection, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement whose result is not needed."""
-        self._run(conn, self._compiled(conn.dialect), params or {}).close()
+        params = params or {}
+        self._run(conn, self._compiled(conn.dialect, params), params).close()
 
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run a statement once per parameter set (an insert of many rows)."""
+        """Run a statement once per parameter set (an insert of many rows, all with the
+        same keys)."""
         if rows:
-            self._run(conn, self._compiled(conn.dialect), rows, many=True).close()
+            self._run(conn, self._compiled(conn.dialect, rows[0]), rows, many=True).close()
 
     def _fetch(self, conn: Connection, params: Mapping[str, Any] | None, *, one: bool) -> list[Any]:
-        compiled = self._compiled(conn.dialect)
-        cursor = self._run(conn, compiled, params or {})
+        params = params or {}
+        compiled = self._compiled(conn.dialect, params)
+        cursor = self._run(conn, compiled, params)
         try:
             fetched = cursor.fetchmany(1) if one else cursor.fetchall()
             _learn_results(compiled, cursor)
@@ -109,14 +112,13 @@ class Direct:
             ) from exc
         return cursor
 
-    def _compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._by_dialect.get(dialect.name)
+    def _compiled(self, dialect: Dialect, params: Mapping[str, Any]) -> _Compiled:
+        keys = tuple(params) if self._dml else ()
+        found = self._cache.get((dialect.name, keys))
         if found is None:
-            with self._lock:
-                found = self._by_dialect.get(dialect.name) or _compile(
-                    self.statement, dialect, self.keys
-                )
-                self._by_dialect[dialect.name] = found
+            found = self._cache[(dialect.name, keys)] = _compile(
+                self.statement, dialect, list(keys) if self._dml else None
+            )
         return found
 
 
@@ -169,6 +171,14 @@ def _compile(statement: ClauseElement, dialect: Dialect, keys: list[str] | None)
         process = param.type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             binds.append((name, process))
+    # Columns left out of an insert or update whose Python-side default SQLAlchemy would
+    # compute while executing: a constant is all this schema uses, so it is bound here.
+    prefetched = [(c, c.default) for c in compiled.insert_prefetch]
+    prefetched += [(c, c.onupdate) for c in compiled.update_prefetch]
+    for column, default in prefetched:
+        if not (isinstance(default, sa.schema.ColumnDefault) and default.is_scalar):
+            raise TypeError(f"{column}: only constant defaults run directly, not {default!r}")
+        defaults[column.key] = default.arg
     columns = _result_columns(statement)
     make_row = None
     if columns:
