@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelreg.agent import LINK, STATE_FILE, Agent
+from modelreg.artifacts import files
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.config import Config
 from modelreg.embedded import EmbeddedRegistry
@@ -69,6 +70,30 @@ def test_a_promotion_switches_the_link_and_is_recorded(fleet: Registry, tmp_path
     assert deployed(fleet) == [(1, "deployed"), (2, "deployed")]
     hidden = [p.name for p in target.iterdir() if p.name.startswith(".")]
     assert hidden == [STATE_FILE]  # no temporary folders or links left behind
+
+
+def test_pulled_files_are_flushed_before_they_can_be_switched_to(
+    fleet: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "srv"
+    flushed: list[tuple[Path, list[str], bool]] = []
+    real_sync = files.sync_tree
+
+    def sync_tree(root: Path) -> None:
+        # What was flushed, and whether ``current`` could already name it.
+        contents = sorted(p.name for p in root.iterdir())
+        flushed.append((root, contents, (target / LINK).exists()))
+        real_sync(root)
+
+    monkeypatch.setattr(files, "sync_tree", sync_tree)
+    fleet.transition("fraud/1", "production")
+    agent(fleet, target).run(rounds=1)
+    assert serving(target) == b"weights 1"
+    ((root, contents, switched),) = flushed
+    assert root.parent == target
+    assert root.name.startswith(".incoming-")
+    assert contents == ["model.bin"]
+    assert not switched
 
 
 def test_after_a_restart_the_agent_catches_up_once(fleet: Registry, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from modelreg import errors
+from modelreg.artifacts import files
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.protocol import Registry
+from modelreg.service import transfer
 
 
 def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
@@ -30,6 +33,81 @@ def test_pull_round_trip(reg: Registry, model_dir: Callable[..., Path], tmp_path
     for rel, data in files.items():
         assert (dest / rel).read_bytes() == data
     assert sorted(p.name for p in dest.iterdir()) == ["e", "meta", "model.pkl"]
+
+
+@pytest.fixture
+def direct_from_1mib(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, bool]]:
+    """Pulls write files of 1 MiB and more directly; each file created: (name, direct
+    asked, direct granted)."""
+    monkeypatch.setattr(transfer, "DIRECT_FROM", 1024 * 1024)
+    created: list[tuple[str, bool, bool]] = []
+    real_create = files.create_new
+
+    def create_new(path: Path, *, direct: bool) -> tuple[io.FileIO, bool]:
+        out, granted = real_create(path, direct=direct)
+        created.append((path.name, direct, granted))
+        return out, granted
+
+    monkeypatch.setattr(transfer, "create_new", create_new)
+    return created
+
+
+@pytest.mark.parametrize("size", [1024 * 1024, 3 * 1024 * 1024 + 7])
+def test_large_files_are_pulled_around_the_page_cache_and_flushed(
+    reg: Registry,
+    model_dir: Callable[..., Path],
+    tmp_path: Path,
+    direct_from_1mib: list[tuple[str, bool, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+    size: int,
+) -> None:
+    files_ = {"weights.bin": os.urandom(size), "config.json": b"{}"}
+    reg.register("fraud", model_dir(files=files_))
+    flushed: list[int] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        flushed.append(fd)
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    direct_from_1mib.clear()  # only the pull's files
+    flushed.clear()
+    reg.pull("fraud/1", tmp_path / "out")
+    for rel, data in files_.items():
+        assert (tmp_path / "out" / rel).read_bytes() == data
+    asked = {name: (wanted, granted) for name, wanted, granted in direct_from_1mib}
+    assert asked["config.json"] == (False, False)
+    wanted, granted = asked["weights.bin"]
+    assert wanted
+    # Flushed once when written directly (the tail went through the cache); a buffered
+    # small file is not.
+    assert len(flushed) == (1 if granted else 0)
+
+
+def test_pulls_fall_back_to_the_page_cache_where_direct_io_is_refused(
+    reg: Registry,
+    model_dir: Callable[..., Path],
+    tmp_path: Path,
+    direct_from_1mib: list[tuple[str, bool, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 1)
+    reg.register("fraud", model_dir(files={"weights.bin": data}))
+    real_open = os.open
+
+    def no_direct(path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if flags & getattr(os, "O_DIRECT", 0):
+            real_open(path, os.O_WRONLY | os.O_CREAT, mode)  # like tmpfs: created, then refused
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", no_direct)
+    direct_from_1mib.clear()
+    reg.pull("fraud/1", tmp_path / "out")
+    assert (tmp_path / "out" / "weights.bin").read_bytes() == data
+    assert direct_from_1mib == [("weights.bin", True, False)]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["weights.bin"]
 
 
 def test_pull_detects_corruption_and_leaves_dest_alone(

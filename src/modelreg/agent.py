@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from modelreg.artifacts import files
 from modelreg.domain.entities import ModelVersion
 from modelreg.domain.names import validate_model_name
 from modelreg.errors import ModelregError, NotFound, StorageError
@@ -177,7 +178,12 @@ class Agent:
         try:
             # Pinned by number: the stage may move on while the bytes download.
             self.registry.pull(version.ref, incoming)
+            # A pull leaves small files in the page cache: flushed here, or a power cut
+            # after the switch could leave ``current`` naming files that never reached
+            # the disk, and a restart would keep them (the folder exists).
+            files.sync_tree(incoming)
             os.rename(incoming, final)
+            files.fsync_dir(self.dir)
         except OSError as exc:
             raise StorageError(f"cannot place {version.ref} in {final}: {exc}") from exc
         finally:
@@ -189,7 +195,7 @@ class Agent:
             os.symlink(name, temporary)
             # rename(2) replaces the old link in one step: readers see old or new.
             os.replace(temporary, self.dir / LINK)
-            _fsync_dir(self.dir)
+            files.fsync_dir(self.dir)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise StorageError(f"cannot switch {self.dir / LINK}: {exc}") from exc
@@ -249,11 +255,3 @@ class Agent:
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             raise StorageError(f"cannot save the agent state {path}: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

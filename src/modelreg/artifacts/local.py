@@ -7,13 +7,13 @@ digest is known (and matches the expected one), so a blob path never holds parti
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from modelreg.artifacts import files
 from modelreg.artifacts.base import BlobStat
 from modelreg.artifacts.hashing import Digest, Progress, Readable, copy_and_hash
 from modelreg.domain.manifest import validate_digest
@@ -59,7 +59,8 @@ class LocalArtifactStore:
             validate_digest(expected_sha256)
         tmp = self._partial / f"{uuid.uuid4().hex}.part"
         try:
-            out, direct = self._create(tmp)
+            # Bytes flushed before commit go around the page cache (see create_new).
+            out, direct = files.create_new(tmp, direct=self.fsync and self.direct_io)
             with out:
                 digest = copy_and_hash(
                     src,
@@ -90,32 +91,13 @@ class LocalArtifactStore:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, final)
                 if self.fsync:
-                    _fsync_dir(final.parent)
+                    files.fsync_dir(final.parent)
             return digest
         except OSError as exc:
             raise StorageError(f"cannot write blob to {self.root}: {exc}") from exc
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-
-    def _create(self, path: Path) -> tuple[io.FileIO, bool]:
-        """A new file for writing, with direct I/O when blobs must reach the disk anyway.
-
-        Bytes that are flushed before commit gain nothing from the page cache, and writing
-        around it costs less CPU and none of the page allocation that makes buffered
-        writes stall; file systems without O_DIRECT (tmpfs) get a buffered file instead.
-        """
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        if self.fsync and self.direct_io and hasattr(os, "O_DIRECT"):
-            try:
-                return io.FileIO(os.open(path, flags | os.O_DIRECT, 0o644), "wb"), True
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                # Some kernels create the file before refusing O_DIRECT on it.
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-        return io.FileIO(os.open(path, flags, 0o644), "wb"), False
 
     def stat(self, sha256: str) -> BlobStat | None:
         try:
@@ -174,11 +156,3 @@ class LocalArtifactStore:
             probe.unlink()
         except OSError as exc:
             raise StorageError(f"blob store {self.root} is not writable: {exc}") from exc
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

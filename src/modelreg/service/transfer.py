@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from modelreg.artifacts import external
 from modelreg.artifacts.base import ArtifactStore, BlobSource
+from modelreg.artifacts.files import create_new
 from modelreg.artifacts.hashing import Progress, TooLarge, copy_and_hash, hash_stream
 from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
 from modelreg.domain.manifest import FileEntry, validate_relpath
@@ -33,6 +34,13 @@ from modelreg.store.database import Database
 
 # Two cores: one file hashes per core; each copy also has its own writer thread.
 WORKERS = 2
+# Pulled files from this size on are written around the page cache (direct I/O) and
+# flushed. Filling new page-cache pages is what bounds a large download on a virtual
+# machine (the host hands each page back to the guest on first touch: 300-500 MB/s,
+# against 1.3 GB/s direct to disk, measured), and a model server pulling a new version
+# of a large model keeps the cache for the version it still serves. Smaller files (configs,
+# tokenizers) are read right after a pull, and a flush each would cost more than the copy.
+DIRECT_FROM = 64 * 1024 * 1024
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -165,7 +173,9 @@ def pull(
     """Write a version's files under ``dest``, verifying size and SHA-256 of every byte.
 
     Files are assembled in a hidden staging folder inside ``dest`` and moved into place
-    only after all of them verified, so a failed pull leaves ``dest`` as it was.
+    only after all of them verified, so a failed pull leaves ``dest`` as it was. Files of
+    ``DIRECT_FROM`` bytes and more are written with direct I/O where the file system
+    allows it, and are on disk when the pull returns.
     """
     target = Path(dest)
     try:
@@ -210,10 +220,18 @@ def _fetch(
         ) from exc
     corrupt = "changed since registration" if entry.source else "is corrupt in the store"
     try:
-        with src, open(out_path, "xb", buffering=0) as out:
-            digest = copy_and_hash(
-                src, out, progress=progress, max_size=entry.size + 1, size_hint=entry.size
-            )
+        with src:
+            out, direct = create_new(out_path, direct=entry.size >= DIRECT_FROM)
+            with out:
+                digest = copy_and_hash(
+                    src,
+                    out,
+                    progress=progress,
+                    max_size=entry.size + 1,
+                    size_hint=entry.size,
+                    direct=direct,
+                    fsync=direct,  # a direct write is on disk but for its tail: cheap
+                )
     except TooLarge as exc:
         raise IntegrityError(
             f"{ref}: {entry.path!r} {corrupt}: {what} holds more than the recorded "
