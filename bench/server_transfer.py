@@ -427,8 +427,9 @@ def verdicts(
 
 NOTES = [
     "MB = 10^6 bytes. The source file is hot in the page cache (written just before), "
-    "so reading it costs memory copies; downloads are written into the page cache "
-    "(nothing here calls fsync but the servers' own durable writes).",
+    "so reading it costs memory copies. MLflow's client writes a download into the page "
+    "cache and does not flush it; modelreg's pull writes files of 64 MiB and more (both "
+    "files here) with direct I/O and flushes them, so they are on disk when it returns.",
     "Before each upload the file's first 16 bytes are rewritten, so modelreg never "
     "finds the blob already stored; every MLflow upload goes to a new run. Downloads "
     "go to a fresh folder that is removed after each run, untimed.",
@@ -446,8 +447,10 @@ NOTES = [
     "a new file, no network, no hashing, nothing flushed, started a few seconds after the "
     "last file was deleted. On a virtual machine whose host takes back memory the guest "
     "freed, filling new page-cache pages is far slower than a memory copy ('cp', which "
-    "reuses the pages of the copy deleted just before it). Every server here must store "
-    "an upload into such pages, and every client a download.",
+    "reuses the pages of the copy deleted just before it). MLflow's server stores an "
+    "upload into such pages, and its client a download, as does modelreg's server with "
+    "fsync off; modelreg's durable server and its pull of a large file write around the "
+    "page cache, bounded by the 'durable write' row instead.",
     "modelreg verifies every byte with SHA-256 on one core at each end, so single-core "
     "SHA-256 bounds it each way; MLflow's proxy verifies nothing. Upload: the client asks "
     "first whether a stored blob has the file's size and first MiB; none has (the bytes "
