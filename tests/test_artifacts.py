@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+import modelreg
 from modelreg import errors
 from modelreg.artifacts import files
 from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.embedded import EmbeddedRegistry
 from modelreg.protocol import Registry
-from modelreg.service import transfer
 
 
 def blob_path(reg: EmbeddedRegistry, sha256: str) -> Path:
@@ -39,7 +39,7 @@ def test_pull_round_trip(reg: Registry, model_dir: Callable[..., Path], tmp_path
 def direct_from_1mib(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, bool]]:
     """Pulls write files of 1 MiB and more directly; each file created: (name, direct
     asked, direct granted)."""
-    monkeypatch.setattr(transfer, "DIRECT_FROM", 1024 * 1024)
+    monkeypatch.setattr(files, "DIRECT_FROM", 1024 * 1024)
     created: list[tuple[str, bool, bool]] = []
     real_create = files.create_new
 
@@ -48,7 +48,7 @@ def direct_from_1mib(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool, b
         created.append((path.name, direct, granted))
         return out, granted
 
-    monkeypatch.setattr(transfer, "create_new", create_new)
+    monkeypatch.setattr(files, "create_new", create_new)
     return created
 
 
@@ -108,6 +108,26 @@ def test_pulls_fall_back_to_the_page_cache_where_direct_io_is_refused(
     assert (tmp_path / "out" / "weights.bin").read_bytes() == data
     assert direct_from_1mib == [("weights.bin", True, False)]
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["weights.bin"]
+
+
+def test_direct_io_can_be_turned_off(
+    tmp_path: Path,
+    model_dir: Callable[..., Path],
+    direct_from_1mib: list[tuple[str, bool, bool]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MODELREG_DIRECT_IO", "false")
+    data = os.urandom(2 * 1024 * 1024)
+    reg = modelreg.connect(home=tmp_path / "home")
+    assert isinstance(reg, EmbeddedRegistry)
+    with reg:
+        assert isinstance(reg.blobs, LocalArtifactStore)
+        assert not reg.blobs.direct_io  # nor for the blobs the store writes
+        reg.register("fraud", model_dir(files={"weights.bin": data}))
+        direct_from_1mib.clear()
+        reg.pull("fraud/1", tmp_path / "out")
+    assert direct_from_1mib == [("weights.bin", False, False)]
+    assert (tmp_path / "out" / "weights.bin").read_bytes() == data
 
 
 def test_pull_detects_corruption_and_leaves_dest_alone(

@@ -60,7 +60,7 @@ def connect(
     )
     if config.uri.startswith(("http://", "https://")):
         token = config.token or load_token(config.credentials, config.uri)
-        return RemoteRegistry(config.uri, token=token, user=config.user)
+        return RemoteRegistry(config.uri, token=token, user=config.user, direct_io=config.direct_io)
     return EmbeddedRegistry(config)
 
 

@@ -132,6 +132,16 @@ SETTINGS: tuple[Setting, ...] = (
         _bool,
     ),
     Setting(
+        "DIRECT_IO",
+        "Read and write around the page cache (O_DIRECT) where the file system supports "
+        "it: durable blobs a local blob store writes, blobs of 64 MiB and more a server "
+        "sends that are not in the page cache, and files of 64 MiB and more a pull writes "
+        "(true/false). Turn it off on a network file system, where each direct write waits "
+        "for the file server, or where many clients pull the same blobs from a slow disk.",
+        lambda _env: "true",
+        _bool,
+    ),
+    Setting(
         "S3_ADDRESSING_STYLE",
         "How bucket names go into S3 requests: auto, path (http://host/bucket/key, what "
         "most self-hosted S3-compatible servers need) or virtual (http://bucket.host/key).",
@@ -227,6 +237,7 @@ class Config:
     user: str
     busy_timeout: float
     fsync: bool
+    direct_io: bool
     s3_addressing_style: str
     direct_downloads: bool
     direct_uploads: bool

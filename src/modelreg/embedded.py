@@ -38,7 +38,9 @@ from modelreg.service.registry import RegistryService
 from modelreg.store.database import Database
 
 
-def open_artifacts(location: str, *, fsync: bool, addressing_style: str = "auto") -> ArtifactStore:
+def open_artifacts(
+    location: str, *, fsync: bool, addressing_style: str = "auto", direct_io: bool = True
+) -> ArtifactStore:
     """The blob store for a location string: a folder, ``file://`` URI or ``s3://`` URI."""
     if location.startswith("s3://"):
         # Imported here: boto3 takes a noticeable time to import, which registries on a
@@ -53,7 +55,7 @@ def open_artifacts(location: str, *, fsync: bool, addressing_style: str = "auto"
         raise InvalidArgument(
             f"unsupported artifact store {scheme!r}: use a local folder or s3://bucket/prefix"
         )
-    return LocalArtifactStore(location, fsync=fsync)
+    return LocalArtifactStore(location, fsync=fsync, direct_io=direct_io)
 
 
 class EmbeddedRegistry(EmbeddedGovernance):
@@ -65,7 +67,10 @@ class EmbeddedRegistry(EmbeddedGovernance):
         self.db = Database(config.uri, busy_timeout=config.busy_timeout, durable=config.fsync)
         self.db.upgrade()
         self.blobs = open_artifacts(
-            config.artifacts, fsync=config.fsync, addressing_style=config.s3_addressing_style
+            config.artifacts,
+            fsync=config.fsync,
+            addressing_style=config.s3_addressing_style,
+            direct_io=config.direct_io,
         )
         self.service = RegistryService(self.db, self.blobs)
 
@@ -267,7 +272,7 @@ class EmbeddedRegistry(EmbeddedGovernance):
         """Write a version's files to ``dest``, verifying every byte (IntegrityError on a
         mismatch, leaving ``dest`` untouched)."""
         version = self.get(ref)
-        transfer.pull(self.blobs, version, Path(dest), progress)
+        transfer.pull(self.blobs, version, Path(dest), progress, direct_io=self.config.direct_io)
         return version
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:

@@ -95,6 +95,17 @@ class _BufferPool:
 _POOL = _BufferPool(POOL_LIMIT)
 
 
+def borrow_buffers(count: int) -> list[mmap.mmap]:
+    """``count`` page-aligned buffers of ``CHUNK_SIZE`` bytes from the shared pool; give
+    them back with ``return_buffers`` once nothing uses them."""
+    return [_POOL.take(CHUNK_SIZE) for _ in range(count)]
+
+
+def return_buffers(buffers: list[mmap.mmap]) -> None:
+    """Give buffers from ``borrow_buffers`` back to the pool."""
+    _POOL.give(buffers)
+
+
 class _Stage(threading.Thread):
     """A worker that runs ``work`` on (buffer, length) items until it gets ``_STOP``.
 

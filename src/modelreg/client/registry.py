@@ -65,7 +65,8 @@ def _order(order_by: Sequence[str] | str | None) -> list[str] | None:
 class RemoteRegistry(RemoteGovernance):
     """The Registry interface, talking to a ``modelreg serve`` server.
 
-    ``client`` replaces the HTTP client (tests pass one bound to an in-process app).
+    ``client`` replaces the HTTP client (tests pass one bound to an in-process app);
+    ``direct_io`` is ``MODELREG_DIRECT_IO`` for the files ``pull`` writes.
     """
 
     def __init__(
@@ -75,8 +76,10 @@ class RemoteRegistry(RemoteGovernance):
         token: str | None = None,
         user: str | None = None,
         client: httpx.Client | None = None,
+        direct_io: bool = True,
     ) -> None:
         self.url = url.rstrip("/")
+        self.direct_io = direct_io
         self.session = Session(self.url, token=token, user=user, client=client)
         self.blobs = RemoteBlobs(self.session)
 
@@ -345,7 +348,7 @@ class RemoteRegistry(RemoteGovernance):
         """Download a version's files to ``dest``, verifying every byte (IntegrityError on
         a mismatch, leaving ``dest`` untouched)."""
         version = self.get(ref)
-        transfer.pull(self.blobs, version, Path(dest), progress)
+        transfer.pull(self.blobs, version, Path(dest), progress, direct_io=self.direct_io)
         return version
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:

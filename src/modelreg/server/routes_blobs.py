@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from modelreg.artifacts.hashing import HEAD_BYTES, Digest, Readable
+from modelreg.artifacts.local import LocalArtifactStore
 from modelreg.domain.manifest import validate_digest
 from modelreg.errors import DigestMismatch, IntegrityError, InvalidArgument, NotFound
 from modelreg.server import metrics, socket_body, zerocopy
@@ -237,7 +238,11 @@ async def download(
         headers["content-range"] = f"bytes {start}-{end}/{stat.size}"
     src = await anyio.to_thread.run_sync(blobs.open, sha256)
     if zerocopy.supported(request.scope) and _has_fileno(src):
-        return zerocopy.FileSlice(src, start, length, status_code=status, headers=headers)
+        # A store that writes around the page cache reads around it too (MODELREG_DIRECT_IO).
+        direct = isinstance(blobs, LocalArtifactStore) and blobs.direct_io
+        return zerocopy.FileSlice(
+            src, start, length, status_code=status, headers=headers, direct=direct
+        )
     return StreamingResponse(
         _stream(src, start, length),
         status_code=status,

@@ -24,7 +24,8 @@ import anyio.to_thread
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from modelreg.server import metrics
+from modelreg.artifacts import files
+from modelreg.server import direct_read, metrics
 
 EXTENSION = "http.response.zerocopysend"
 # Bytes per sendfile call: large enough that calls are few, small enough that a client
@@ -122,7 +123,7 @@ class ZeroCopySend:
         out = os.dup(sock.fileno())
         try:
             sent = await anyio.to_thread.run_sync(
-                send_file, out, message["file"].fileno(), offset, count
+                send_blob, out, message["file"].fileno(), offset, count, bool(message.get("direct"))
             )
         finally:
             os.close(out)
@@ -142,6 +143,23 @@ class ZeroCopySend:
                 "more_body": message.get("more_body", False),
             }
         )
+
+
+def send_blob(out: int, src: int, offset: int, count: int, direct: bool) -> int:
+    """Send ``count`` bytes of ``src`` from ``offset`` on the non-blocking socket ``out``:
+    from direct reads where ``direct`` allows them, the slice is large, the page cache
+    does not hold it and it was not read directly just before (see ``direct_read``), else
+    with ``sendfile``; the bytes sent."""
+    if (
+        direct
+        and count >= files.DIRECT_FROM
+        and not direct_read.cached(src, offset, count)
+        and direct_read.first_read(src)
+    ):
+        sent = direct_read.send_direct(out, src, offset, count, STALL)
+        if sent is not None:
+            return sent
+    return send_file(out, src, offset, count)
 
 
 def send_file(out: int, src: int, offset: int, count: int) -> int:
@@ -167,7 +185,8 @@ def send_file(out: int, src: int, offset: int, count: int) -> int:
 
 class FileSlice(Response):
     """``count`` bytes of an open file from ``offset``, sent by the server with
-    ``sendfile``; the file is closed once sent. Only for servers that ``supported``."""
+    ``sendfile`` (or, with ``direct``, from direct reads when the page cache does not
+    hold them); the file is closed once sent. Only for servers that ``supported``."""
 
     def __init__(
         self,
@@ -177,6 +196,7 @@ class FileSlice(Response):
         *,
         status_code: int,
         headers: Mapping[str, str],
+        direct: bool = False,
     ) -> None:
         super().__init__(
             status_code=status_code, headers=headers, media_type="application/octet-stream"
@@ -184,6 +204,7 @@ class FileSlice(Response):
         self.file = file
         self.offset = offset
         self.count = count
+        self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         with contextlib.closing(self.file):
@@ -201,5 +222,6 @@ class FileSlice(Response):
                     "offset": self.offset,
                     "count": self.count,
                     "more_body": False,
+                    "direct": self.direct,
                 }
             )

@@ -15,8 +15,8 @@ from typing import TypeVar
 import sqlalchemy as sa
 
 from modelreg.artifacts import external
+from modelreg.artifacts import files as file_io
 from modelreg.artifacts.base import ArtifactStore, BlobSource
-from modelreg.artifacts.files import create_new
 from modelreg.artifacts.hashing import Progress, TooLarge, copy_and_hash, hash_stream
 from modelreg.domain.entities import BlobProblem, GcReport, ModelVersion, VerifyReport
 from modelreg.domain.manifest import FileEntry, validate_relpath
@@ -34,13 +34,6 @@ from modelreg.store.database import Database
 
 # Two cores: one file hashes per core; each copy also has its own writer thread.
 WORKERS = 2
-# Pulled files from this size on are written around the page cache (direct I/O) and
-# flushed. Filling new page-cache pages is what bounds a large download on a virtual
-# machine (the host hands each page back to the guest on first touch: 300-500 MB/s,
-# against 1.3 GB/s direct to disk, measured), and a model server pulling a new version
-# of a large model keeps the cache for the version it still serves. Smaller files (configs,
-# tokenizers) are read right after a pull, and a flush each would cost more than the copy.
-DIRECT_FROM = 64 * 1024 * 1024
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -169,13 +162,15 @@ def pull(
     version: ModelVersion,
     dest: str | os.PathLike[str],
     progress: Progress | None = None,
+    *,
+    direct_io: bool = True,
 ) -> Path:
     """Write a version's files under ``dest``, verifying size and SHA-256 of every byte.
 
     Files are assembled in a hidden staging folder inside ``dest`` and moved into place
     only after all of them verified, so a failed pull leaves ``dest`` as it was. Files of
-    ``DIRECT_FROM`` bytes and more are written with direct I/O where the file system
-    allows it, and are on disk when the pull returns.
+    ``files.DIRECT_FROM`` bytes and more are written with direct I/O where the file system
+    allows it (unless ``direct_io`` is False), and are on disk when the pull returns.
     """
     target = Path(dest)
     try:
@@ -187,7 +182,8 @@ def pull(
     try:
 
         def fetch(entry: FileEntry) -> None:
-            _fetch(blobs, entry, staging / validate_relpath(entry.path), progress, version.ref)
+            out = staging / validate_relpath(entry.path)
+            _fetch(blobs, entry, out, progress, version.ref, direct_io=direct_io)
 
         # The first failure is raised; the staging folder is dropped below.
         each_file(fetch, version.files, "pull")
@@ -203,7 +199,13 @@ def pull(
 
 
 def _fetch(
-    blobs: BlobSource, entry: FileEntry, out_path: Path, progress: Progress | None, ref: str
+    blobs: BlobSource,
+    entry: FileEntry,
+    out_path: Path,
+    progress: Progress | None,
+    ref: str,
+    *,
+    direct_io: bool,
 ) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # An external file is read from where it stays, and checked exactly like a blob.
@@ -221,7 +223,9 @@ def _fetch(
     corrupt = "changed since registration" if entry.source else "is corrupt in the store"
     try:
         with src:
-            out, direct = create_new(out_path, direct=entry.size >= DIRECT_FROM)
+            out, direct = file_io.create_new(
+                out_path, direct=direct_io and entry.size >= file_io.DIRECT_FROM
+            )
             with out:
                 digest = copy_and_hash(
                     src,
