@@ -450,7 +450,9 @@ NOTES = [
     "reuses the pages of the copy deleted just before it). MLflow's server stores an "
     "upload into such pages, and its client a download, as does modelreg's server with "
     "fsync off; modelreg's durable server and its pull of a large file write around the "
-    "page cache, bounded by the 'durable write' row instead.",
+    "page cache, bounded by the 'durable write' row instead. A blob written around the "
+    "page cache is not in it, so the durable server sends it from direct reads of the "
+    "disk; with fsync off the blob is still in the page cache and goes out with sendfile.",
     "modelreg verifies every byte with SHA-256 on one core at each end, so single-core "
     "SHA-256 bounds it each way; MLflow's proxy verifies nothing. Upload: the client asks "
     "first whether a stored blob has the file's size and first MiB; none has (the bytes "
