@@ -27,7 +27,7 @@ from _machine import describe, file_system
 from _report import Table, render, write_results
 from _timing import best, median, timed
 from modelreg import Config, EmbeddedRegistry
-from modelreg.artifacts import hashing
+from modelreg.artifacts import files, hashing
 from modelreg.service import transfer
 
 MB = 1_000_000
@@ -89,7 +89,8 @@ def settings(args: argparse.Namespace) -> tuple[str, str]:
         "Settings",
         f"{args.size_mib} MiB file, {args.repeat} runs per measurement; modelreg copies in "
         f"{hashing.CHUNK_SIZE // MIB} MiB chunks with {hashing.BUFFERS} buffers in flight, "
-        "blobs written with O_DIRECT (then fdatasync) when fsync is on, "
+        "blobs written with O_DIRECT (then fdatasync) when fsync is on, pulled files of "
+        f"{files.DIRECT_FROM // MIB} MiB and more written with O_DIRECT (then fdatasync), "
         f"{transfer.WORKERS} files at a time in a folder",
     )
 

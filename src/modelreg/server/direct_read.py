@@ -3,7 +3,7 @@
 ``sendfile`` reads a blob through the page cache. When the blob is not there (a durable
 store writes blobs around it), the kernel must first allocate a page for every 4 KiB,
 and on a virtual machine whose host takes back memory the guest freed, that runs at
-300-500 MB/s, against 1.3 GB/s or more for reading the disk directly (measured): it
+260-500 MB/s, against 0.6-1.4 GB/s for reading the same disk directly (measured): it
 bounded downloads of freshly uploaded blobs. Here a reader thread reads the blob with
 ``O_DIRECT`` into a few reused buffers while the calling thread writes them to the
 socket: one memory copy per byte, no new pages. A blob the page cache holds still goes
