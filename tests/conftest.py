@@ -211,3 +211,17 @@ def s3_reg(mode: str, s3_backing: EmbeddedRegistry) -> Iterator[modelreg.Registr
     """Like ``reg``, over a registry whose blobs are in a bucket."""
     for make in registries_over(mode, s3_backing):
         yield make()
+
+
+@pytest.fixture
+def no_direct_io(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files opened with O_DIRECT are refused as tmpfs refuses them: created, then EINVAL."""
+    real_open = os.open
+
+    def refusing(path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
+        if flags & getattr(os, "O_DIRECT", 0):
+            real_open(path, os.O_WRONLY | os.O_CREAT, mode, dir_fd=dir_fd)
+            raise OSError(22, "Invalid argument")
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", refusing)

@@ -85,24 +85,15 @@ def test_large_files_are_pulled_around_the_page_cache_and_flushed(
     assert len(flushed) == (1 if granted else 0)
 
 
+@pytest.mark.usefixtures("no_direct_io")
 def test_pulls_fall_back_to_the_page_cache_where_direct_io_is_refused(
     reg: Registry,
     model_dir: Callable[..., Path],
     tmp_path: Path,
     direct_from_1mib: list[tuple[str, bool, bool]],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = os.urandom(2 * 1024 * 1024 + 1)
     reg.register("fraud", model_dir(files={"weights.bin": data}))
-    real_open = os.open
-
-    def no_direct(path: str, flags: int, mode: int = 0o777, *, dir_fd: int | None = None) -> int:
-        if flags & getattr(os, "O_DIRECT", 0):
-            real_open(path, os.O_WRONLY | os.O_CREAT, mode)  # like tmpfs: created, then refused
-            raise OSError(22, "Invalid argument")
-        return real_open(path, flags, mode, dir_fd=dir_fd)
-
-    monkeypatch.setattr(os, "open", no_direct)
     direct_from_1mib.clear()
     reg.pull("fraud/1", tmp_path / "out")
     assert (tmp_path / "out" / "weights.bin").read_bytes() == data

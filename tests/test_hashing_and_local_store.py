@@ -174,18 +174,8 @@ def test_durable_puts_store_exact_bytes(tmp_path: Path, size: int, direct_io: bo
         store.delete(digest.sha256)
 
 
-def test_file_systems_without_direct_io_fall_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real_open = os.open
-
-    def no_direct(path: str, flags: int, mode: int = 0o777) -> int:
-        if flags & getattr(os, "O_DIRECT", 0):
-            real_open(path, os.O_WRONLY | os.O_CREAT, mode)  # like tmpfs: created, then refused
-            raise OSError(22, "Invalid argument")
-        return real_open(path, flags, mode)
-
-    monkeypatch.setattr(os, "open", no_direct)
+@pytest.mark.usefixtures("no_direct_io")
+def test_file_systems_without_direct_io_fall_back(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "blobs", fsync=True)
     data = os.urandom(5000)
     digest = store.put(io.BytesIO(data))

@@ -183,7 +183,7 @@ class Agent:
             # the disk, and a restart would keep them (the folder exists).
             files.sync_tree(incoming)
             os.rename(incoming, final)
-            files.fsync_dir(self.dir)
+            files.fsync_dir(self.dir)  # the folder's name is durable before a link names it
         except OSError as exc:
             raise StorageError(f"cannot place {version.ref} in {final}: {exc}") from exc
         finally:
